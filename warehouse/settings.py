@@ -1,0 +1,94 @@
+"""The one settings object: where things live and the numbers that steer the pipeline.
+
+Values come, in increasing priority, from the defaults below, a TOML file
+(`credit-scoring.toml` in the project home, or the file named by
+CREDIT_SCORING_CONFIG) and environment variables named CREDIT_SCORING_<FIELD>.
+Relative paths are resolved against the project home (the repository by
+default, CREDIT_SCORING_HOME to move all data elsewhere), so every command
+works from any working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import cached_property
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ENV_PREFIX = "CREDIT_SCORING_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths, seeds and business numbers shared by every command."""
+
+    home: Path = PROJECT_ROOT
+    warehouse_path: Path = Path("warehouse/warehouse.duckdb")
+    """The DuckDB file the pipeline writes (raw tables, feature store, score history)."""
+    serving_path: Path = Path("warehouse/serving.duckdb")
+    """The read-only copy published for analysts and the dashboard."""
+    data_dir: Path = Path("warehouse/data")
+    """Where `generate` writes the built-in data set by default."""
+    inbox_dir: Path = Path("warehouse/inbox")
+    """Nightly batches wait here, one folder per date (YYYY-MM-DD)."""
+    reports_dir: Path = Path("warehouse/reports")
+    mlflow_dir: Path = Path("warehouse/mlflow")
+    """MLflow's database-backed tracking store and artifacts live here unless mlflow_tracking_uri is set."""
+    mlflow_tracking_uri: str = ""
+    dbt_project_dir: Path = PROJECT_ROOT / "dbt"
+    dbt_profiles_dir: Path = PROJECT_ROOT
+    seed: int = 42
+    clients: int = 20_000
+    """Number of clients `generate` makes by default (train + test)."""
+    cv_folds: int = 5
+    cost_false_negative: float = 10.0
+    """Cost of accepting a client who defaults."""
+    cost_false_positive: float = 1.0
+    """Cost of refusing a client who would have repaid."""
+    model_name: str = "credit_default"
+    drift_share_threshold: float = 0.3
+    """Share of drifted features above which monitoring raises an alert."""
+    score_psi_threshold: float = 0.25
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path) and f.name != "home" and not value.is_absolute():
+                object.__setattr__(self, f.name, (self.home / value).resolve())
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from the config file and the environment."""
+        env = os.environ if environ is None else environ
+        home = Path(env.get(f"{ENV_PREFIX}HOME", PROJECT_ROOT)).resolve()
+        values: dict[str, object] = {"home": home}
+        config = Path(env.get(f"{ENV_PREFIX}CONFIG", home / "credit-scoring.toml"))
+        if config.is_file():
+            values.update(tomllib.loads(config.read_text()))
+        for f in fields(cls):
+            key = ENV_PREFIX + f.name.upper()
+            if key in env and f.name != "home":
+                values[f.name] = env[key]
+        return cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (relative paths resolved against home)."""
+        return dataclasses.replace(self, **changes)
+
+    @cached_property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: the configured one, or a SQLite store under mlflow_dir."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+
+def _coerce(cls: type[Settings], name: str, value: object) -> object:
+    """Convert a config or environment value to the field's declared type."""
+    declared = {f.name: f.type for f in fields(cls)}.get(name)
+    if declared is None:
+        raise ValueError(f"Unknown setting {name!r}; known settings: {', '.join(f.name for f in fields(cls))}")
+    converters = {"Path": Path, "int": int, "float": float, "str": str}
+    return converters[str(declared)](value)
