@@ -217,7 +217,7 @@ def dictionary() -> dict[str, list[tuple[str, str]]]:
     out: dict[str, list[tuple[str, str]]] = {}
     with DICTIONARY_FILE.open(encoding="latin-1", newline="") as f:
         for row in csv.DictReader(f):
-            out.setdefault(row["Table"], []).append((row["Row"], row["Description"].strip()))
+            out.setdefault(row["Table"], []).append((row["Row"].strip(), row["Description"].strip()))
     return out
 
 
