@@ -1,0 +1,16 @@
+{#- One row per previous credit card with monthly history: its length, utilisation and lateness. -#}
+{{ config(unique_key='SK_ID_PREV') }}
+{%- set watermark_id = watermark() -%}
+{%- set stg = ref('stg_credit_card_balance') %}
+
+select
+    SK_ID_PREV,
+    min(SK_ID_CURR) as SK_ID_CURR,
+    count(*) as MONTHS_COUNT,
+    max({{ safe_div('AMT_BALANCE', 'AMT_CREDIT_LIMIT_ACTUAL') }}) as UTILISATION_MAX,
+    arg_max({{ safe_div('AMT_BALANCE', 'AMT_CREDIT_LIMIT_ACTUAL') }}, MONTHS_BALANCE) as LAST_UTILISATION,
+    max(SK_DPD) as SK_DPD_MAX,
+    max(_load_id) as _max_load_id
+from {{ stg }}
+{{ only_changed('SK_ID_PREV', new_keys(stg, 'SK_ID_PREV', watermark_id)) }}
+group by SK_ID_PREV

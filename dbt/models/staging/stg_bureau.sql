@@ -1,0 +1,2 @@
+-- Typed, cleaned copy of raw.bureau (see _staging__models.yml).
+{{ stage('bureau') }}
