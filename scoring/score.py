@@ -1,0 +1,471 @@
+"""Batch scoring: the champion model's probabilities, decisions and exact SHAP reasons, written as tables.
+
+One run is one transaction in the working warehouse: its row in scores.runs is committed as 'running' first
+(so a crash stays visible), then predictions, explanations, latest decisions and population statistics are
+written together with the 'succeeded' status, or not at all. The results are then published to the read-only
+serving database (scoring.publish).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import lightgbm as lgb
+import numpy as np
+import pyarrow as pa
+from rich.table import Table
+
+from scoring import score_tables as st
+from scoring.labels import feature_labels
+from scoring.publish import publish
+from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN
+from warehouse.settings import Settings
+
+SCORED_DATASET = "test"
+"""Clients scored: the applications whose outcome is unknown (the test file and every nightly batch)."""
+CHUNK_ROWS = 8192
+TOP_FEATURES = 20
+"""Number of most important features whose population quantiles are published."""
+QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+MODES = ("new", "all")
+
+Checkpoint = Callable[[str], None]
+"""Called with the name of each stage a run reaches (tests pause or kill the process there)."""
+Progress = Callable[[int, int], None]
+"""Called with (clients done, clients to score) after each chunk."""
+
+
+class ScoringError(RuntimeError):
+    """Scoring cannot run: no champion, or a feature store that does not match the model."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """What scoring needs from the champion: the LightGBM booster, its features in order, the threshold."""
+
+    booster: lgb.Booster
+    features: list[str]
+    threshold: float
+    name: str
+    version: int
+    run_id: str
+
+    def used_features(self) -> np.ndarray:
+        """Indices of the features the trees split on; the others contribute exactly 0 to every score."""
+        return np.flatnonzero(self.booster.feature_importance(importance_type="split") > 0)
+
+
+@dataclass
+class ScoreSummary:
+    """What a scoring run did and how fast."""
+
+    run_id: int
+    mode: str
+    model_name: str
+    model_version: int
+    threshold: float
+    clients_scored: int = 0
+    accepted: int = 0
+    refused: int = 0
+    proba_seconds: float = 0.0
+    shap_seconds: float = 0.0
+    proba_cpu_seconds: float = 0.0
+    """CPU time of all threads (a fair measure on a busy machine: wall time on idle cores = CPU / cores)."""
+    shap_cpu_seconds: float = 0.0
+    write_seconds: float = 0.0
+    publish_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+    def rate(self, seconds: float) -> float:
+        """Clients per second for a stage that took `seconds`."""
+        return self.clients_scored / seconds if seconds > 0 else float("nan")
+
+    def as_table(self) -> Table:
+        """A rich table for the CLI."""
+        table = Table(title=f"Scoring run {self.run_id} ({self.mode})", show_header=False)
+        rows = [
+            ("model", f"{self.model_name} v{self.model_version}, threshold {self.threshold:.4f}"),
+            ("clients scored", f"{self.clients_scored:,}"),
+            ("accepted / refused", f"{self.accepted:,} / {self.refused:,}"),
+            ("probabilities", f"{self.proba_seconds:.2f} s ({self.rate(self.proba_seconds):,.0f} clients/s)"),
+            (
+                "SHAP explanations",
+                f"{self.shap_seconds:.2f} s ({self.rate(self.shap_seconds):,.0f} clients/s)",
+            ),
+            ("writing tables", f"{self.write_seconds:.2f} s"),
+            ("publishing", f"{self.publish_seconds:.2f} s"),
+            ("total", f"{self.total_seconds:.2f} s"),
+        ]
+        for name, value in rows:
+            table.add_row(name, value)
+        return table
+
+
+def score(
+    settings: Settings,
+    *,
+    mode: str = "new",
+    model: Model | None = None,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    publish_results: bool = True,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ScoreSummary:
+    """Score the clients selected by `mode` ('new' or 'all') with the champion (or `model`), then publish."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    started = time.perf_counter()
+    model = model or load_model(settings)
+    stage = checkpoint or (lambda name: None)
+    with _connect_warehouse(settings) as con:
+        _check_feature_store(con, settings, model)
+        st.create_tables(con, _hash_type(con))
+        _fail_interrupted_runs(con)
+        summary = _start_run(con, model, mode)
+        stage("run_started")
+        try:
+            con.begin()
+            _run(con, settings, model, summary, progress, stage, chunk_rows)
+            _finish_run(con, summary)
+            stage("before_commit")
+            con.commit()
+        except BaseException as error:
+            con.rollback()
+            _finish_run(con, summary, error=error)
+            raise
+    stage("committed")
+    if publish_results:
+        summary.publish_seconds = publish(settings, checkpoint=checkpoint).seconds
+    summary.total_seconds = time.perf_counter() - started
+    return summary
+
+
+def load_model(settings: Settings) -> Model:
+    """The registered champion as a Model, or a clear error telling how to get one."""
+    from scoring.registry import load_champion  # the training side owns the registry
+
+    champion = load_champion(settings)
+    if champion is None:
+        raise ScoringError(
+            f"No champion model {settings.model_name!r} in the MLflow registry at "
+            f"{settings.tracking_uri}. Run `credit-scoring train` first."
+        )
+    return Model(
+        booster=champion.booster,
+        features=list(champion.features),
+        threshold=float(champion.threshold),
+        name=settings.model_name,
+        version=int(champion.version),
+        run_id=str(champion.run_id),
+    )
+
+
+def _connect_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The working warehouse, opened for writing, or a clear error when it is missing or busy."""
+    path = settings.warehouse_path
+    if not path.is_file():
+        raise ScoringError(f"No warehouse at {path}: run `credit-scoring ingest` and `build` first.")
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as error:
+        raise ScoringError(f"{path} is in use by another pipeline job; retry later ({error}).") from error
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    model: Model,
+    summary: ScoreSummary,
+    progress: Progress | None,
+    stage: Checkpoint,
+    chunk_rows: int,
+) -> None:
+    """Score, explain and write every selected client, then refresh latest decisions and statistics."""
+    _store_labels(con, settings, model.features)
+    clients = _select_clients(con, model, summary.mode)
+    total = clients.num_rows
+    scored_at = st.utc_now()
+    for start in range(0, total, chunk_rows):
+        _score_chunk(con, model, summary, clients.slice(start, chunk_rows), scored_at)
+        stage("chunk_written")
+        if progress:
+            progress(min(start + chunk_rows, total), total)
+    if total:
+        write = time.perf_counter()
+        _refresh_latest(con, summary.run_id)
+        _refresh_statistics(con, model.version)
+        summary.write_seconds += time.perf_counter() - write
+    elif progress:
+        progress(0, 0)
+
+
+def _store_labels(con: duckdb.DuckDBPyConnection, settings: Settings, features: list[str]) -> None:
+    """Write the current plain-language label of every model feature."""
+    labels = pa.Table.from_pylist(
+        [dict(zip(("feature", "label", "description"), row, strict=True)) for row in feature_labels(settings, features)]
+    )
+    con.execute(
+        f"DELETE FROM {st.FEATURE_LABELS.qualified} WHERE list_contains($features, feature)",
+        {"features": features},
+    )
+    _insert(con, st.FEATURE_LABELS, labels)
+
+
+def _select_clients(con: duckdb.DuckDBPyConnection, model: Model, mode: str) -> pa.Table:
+    """Ids, feature hashes and features (as DOUBLE, model order) of the clients to score, in id order."""
+    columns = ", ".join(f'CAST(f."{name}" AS DOUBLE) AS "{name}"' for name in model.features)
+    unscored = f"""
+        AND NOT EXISTS (
+            SELECT 1 FROM {st.PREDICTIONS.qualified} AS p JOIN {st.RUNS.qualified} AS r USING (run_id)
+            WHERE r.status = 'succeeded' AND r.model_name = $name AND p.model_version = $version
+              AND p.SK_ID_CURR = f.{ID_COLUMN} AND p.FEATURE_HASH = f.{FEATURE_HASH_COLUMN})"""
+    sql = f"""
+        SELECT f.{ID_COLUMN}, f.{FEATURE_HASH_COLUMN}, {columns}
+        FROM {FEATURES_TABLE} AS f
+        WHERE f.{DATASET_COLUMN} = '{SCORED_DATASET}' {unscored if mode == "new" else ""}
+        ORDER BY f.{ID_COLUMN}"""
+    params = {"name": model.name, "version": model.version} if mode == "new" else {}
+    return con.sql(sql, params=params).to_arrow_table()
+
+
+def _score_chunk(
+    con: duckdb.DuckDBPyConnection, model: Model, summary: ScoreSummary, chunk: pa.Table, scored_at: datetime
+) -> None:
+    """Predict, explain and insert one chunk of clients."""
+    ids = chunk.column(ID_COLUMN).to_numpy()
+    X = np.column_stack([chunk.column(name).to_numpy(zero_copy_only=False) for name in model.features])
+    _check_finite(X, ids, model.features)
+
+    tick, cpu = time.perf_counter(), time.process_time()
+    probability = model.booster.predict(X)
+    summary.proba_seconds += time.perf_counter() - tick
+    summary.proba_cpu_seconds += time.process_time() - cpu
+    tick, cpu = time.perf_counter(), time.process_time()
+    contributions = model.booster.predict(X, pred_contrib=True)
+    summary.shap_seconds += time.perf_counter() - tick
+    summary.shap_cpu_seconds += time.process_time() - cpu
+
+    tick = time.perf_counter()
+    refused = probability >= model.threshold
+    predictions = pa.table(
+        {
+            "run_id": np.full(len(ids), summary.run_id, dtype=np.int64),
+            "SK_ID_CURR": ids,
+            "model_version": np.full(len(ids), model.version, dtype=np.int64),
+            "probability": probability,
+            "decision": np.where(refused, "refuse", "accept"),
+            "threshold": np.full(len(ids), model.threshold),
+            "FEATURE_HASH": chunk.column(FEATURE_HASH_COLUMN),
+            "base_value": contributions[:, -1],
+            "raw_score": contributions.sum(axis=1),
+            "scored_at": pa.array([scored_at] * len(ids), pa.timestamp("us")),
+        }
+    )
+    _insert(con, st.PREDICTIONS, predictions)
+    used = model.used_features()
+    explanations = _explanations(
+        summary.run_id, ids, X[:, used], contributions[:, used], [model.features[i] for i in used]
+    )
+    _insert(con, st.EXPLANATIONS, explanations)
+    summary.clients_scored += len(ids)
+    summary.refused += int(refused.sum())
+    summary.accepted += int((~refused).sum())
+    summary.write_seconds += time.perf_counter() - tick
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: st.TableDoc, rows: pa.Table) -> None:
+    """Append an Arrow table whose columns are those of `table`, in order."""
+    con.register("_rows", rows)
+    try:
+        con.execute(f"INSERT INTO {table.qualified} SELECT * FROM _rows")
+    finally:
+        con.unregister("_rows")
+
+
+def _explanations(
+    run_id: int, ids: np.ndarray, X: np.ndarray, contributions: np.ndarray, features: list[str]
+) -> pa.Table:
+    """Long-format explanations (a row per client and feature), each feature ranked by |contribution|."""
+    n, p = contributions.shape
+    order = np.argsort(-np.abs(contributions), axis=1, kind="stable")
+    rank = np.empty((n, p), dtype=np.int32)
+    np.put_along_axis(rank, order, np.arange(1, p + 1, dtype=np.int32)[None, :].repeat(n, axis=0), axis=1)
+    feature_index = pa.array(np.tile(np.arange(p, dtype=np.int32), n))
+    return pa.table(
+        {
+            "run_id": np.full(n * p, run_id, dtype=np.int64),
+            "SK_ID_CURR": np.repeat(ids, p),
+            "feature": pa.DictionaryArray.from_arrays(feature_index, pa.array(features)),
+            "value": pa.array(X.ravel(), from_pandas=True),  # NaN (missing) becomes NULL
+            "contribution": contributions.ravel(),
+            "rank": rank.ravel(),
+        }
+    )
+
+
+def _refresh_latest(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    """Replace the latest decision and plain-language reasons of the clients this run scored."""
+    con.execute(
+        f"DELETE FROM {st.LATEST.qualified} WHERE SK_ID_CURR IN "
+        f"(SELECT SK_ID_CURR FROM {st.PREDICTIONS.qualified} WHERE run_id = $run)",
+        {"run": run_id},
+    )
+    reasons = ",\n".join(
+        f"max(reason) FILTER (WHERE direction = '{direction}' AND position = {i}) AS {direction}_risk_{i}"
+        for direction in ("raises", "lowers")
+        for i in (1, 2, 3)
+    )
+    con.execute(
+        f"""
+        INSERT INTO {st.LATEST.qualified}
+        WITH ranked AS (
+            SELECT e.SK_ID_CURR, e.contribution,
+                   CASE WHEN e.contribution > 0 THEN 'raises' ELSE 'lowers' END AS direction,
+                   row_number() OVER (PARTITION BY e.SK_ID_CURR, e.contribution > 0 ORDER BY e.rank)
+                       AS position,
+                   l.label || ': ' || CASE
+                       WHEN e.value IS NULL THEN 'missing'
+                       WHEN e.value = round(e.value) AND abs(e.value) < 1e15
+                           THEN CAST(CAST(e.value AS BIGINT) AS VARCHAR)
+                       ELSE printf('%.4g', e.value) END
+                   || CASE WHEN e.contribution > 0 THEN ' raised the risk' ELSE ' lowered the risk' END
+                       AS reason
+            FROM {st.EXPLANATIONS.qualified} AS e
+            JOIN {st.FEATURE_LABELS.qualified} AS l USING (feature)
+            WHERE e.run_id = $run AND e.contribution <> 0 AND e.rank <= 50
+        ), reasons AS (
+            SELECT SK_ID_CURR, {reasons} FROM ranked WHERE position <= 3 GROUP BY SK_ID_CURR
+        )
+        SELECT p.SK_ID_CURR, p.run_id, p.model_version, p.probability, p.decision, p.threshold,
+               p.FEATURE_HASH,
+               p.scored_at, r.* EXCLUDE (SK_ID_CURR)
+        FROM {st.PREDICTIONS.qualified} AS p LEFT JOIN reasons AS r USING (SK_ID_CURR)
+        WHERE p.run_id = $run""",
+        {"run": run_id},
+    )
+
+
+def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    """Recompute global importance of the model version and the quantiles of its top features."""
+    con.execute(f"DELETE FROM {st.GLOBAL_IMPORTANCE.qualified} WHERE model_version = $v", {"v": version})
+    con.execute(
+        f"""
+        INSERT INTO {st.GLOBAL_IMPORTANCE.qualified}
+        SELECT $v, feature, mean_abs_shap, mean_shap,
+               CAST(row_number() OVER (ORDER BY mean_abs_shap DESC, feature) AS INTEGER), clients
+        FROM (SELECT e.feature, avg(abs(e.contribution)) AS mean_abs_shap, avg(e.contribution) AS mean_shap,
+                     count(*) AS clients
+              FROM ({st.latest_explanations_sql()}) AS e JOIN {st.LATEST.qualified} AS l USING (SK_ID_CURR)
+              WHERE l.model_version = $v
+              GROUP BY e.feature)""",
+        {"v": version},
+    )
+    levels = ", ".join(str(q) for q in QUANTILES)
+    con.execute(f"DELETE FROM {st.FEATURE_QUANTILES.qualified}")
+    con.execute(
+        f"""
+        INSERT INTO {st.FEATURE_QUANTILES.qualified}
+        WITH top AS (
+            SELECT feature FROM {st.GLOBAL_IMPORTANCE.qualified}
+            WHERE model_version = $v AND rank <= {TOP_FEATURES}
+        ), feature_values AS (
+            SELECT e.feature, e.value, l.decision
+            FROM ({st.latest_explanations_sql()}) AS e JOIN {st.LATEST.qualified} AS l USING (SK_ID_CURR)
+            WHERE e.feature IN (SELECT feature FROM top)
+        ), populations AS (
+            SELECT feature, 'all' AS population, value FROM feature_values
+            UNION ALL
+            SELECT feature, CASE decision WHEN 'accept' THEN 'accepted' ELSE 'refused' END, value
+            FROM feature_values
+        )
+        SELECT $v, feature, population, unnest([{levels}]) AS quantile,
+               unnest(quantile_cont(value, [{levels}])) AS value
+        FROM populations GROUP BY feature, population""",
+        {"v": version},
+    )
+
+
+def _check_feature_store(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model) -> None:
+    """Fail clearly when client_features is missing or lacks features the model needs."""
+    try:
+        columns = {row[0] for row in con.execute(f"DESCRIBE {FEATURES_TABLE}").fetchall()}
+    except duckdb.CatalogException as error:
+        raise ScoringError(
+            f"{settings.warehouse_path}: {FEATURES_TABLE} does not exist; run `credit-scoring build` first."
+        ) from error
+    missing = [name for name in model.features if name not in columns]
+    if missing:
+        raise ScoringError(
+            f"{settings.warehouse_path}: {FEATURES_TABLE} lacks {len(missing)} feature(s) that model "
+            f"{model.name} v{model.version} was trained on: {', '.join(missing[:10])}"
+            f"{' ...' if len(missing) > 10 else ''}. Rebuild the feature store or retrain."
+        )
+
+
+def _check_finite(X: np.ndarray, ids: np.ndarray, features: list[str]) -> None:
+    """Reject infinite feature values, naming the columns and clients."""
+    infinite = np.isinf(X)
+    if infinite.any():
+        details = "; ".join(
+            f"{features[c]} (SK_ID_CURR {ids[infinite[:, c]][:3].tolist()})"
+            for c in np.flatnonzero(infinite.any(axis=0))[:5]
+        )
+        raise ScoringError(f"{FEATURES_TABLE} has infinite values: {details}.")
+
+
+def _hash_type(con: duckdb.DuckDBPyConnection) -> str:
+    """DuckDB type of client_features.FEATURE_HASH."""
+    (kind,) = con.execute(
+        "SELECT data_type FROM duckdb_columns() WHERE schema_name = $s AND table_name = $t AND column_name = $c",
+        dict(zip("stc", (*FEATURES_TABLE.split("."), FEATURE_HASH_COLUMN), strict=True)),
+    ).fetchall()[0]
+    return kind
+
+
+def _fail_interrupted_runs(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark runs left 'running' by a killed process as failed (we hold the only write connection)."""
+    con.execute(
+        f"UPDATE {st.RUNS.qualified} SET status = 'failed', finished_at = $now, "
+        "error = 'interrupted: the scoring process stopped before committing' WHERE status = 'running'",
+        {"now": st.utc_now()},
+    )
+
+
+def _start_run(con: duckdb.DuckDBPyConnection, model: Model, mode: str) -> ScoreSummary:
+    """Record a new run as 'running' (committed at once, so an interrupted run stays visible)."""
+    (run_id,) = con.execute(f"SELECT coalesce(max(run_id), 0) + 1 FROM {st.RUNS.qualified}").fetchall()[0]
+    con.execute(
+        f"INSERT INTO {st.RUNS.qualified} (run_id, model_name, model_version, model_run_id, threshold, mode, "
+        "started_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+        [run_id, model.name, model.version, model.run_id, model.threshold, mode, st.utc_now()],
+    )
+    return ScoreSummary(
+        run_id=run_id,
+        mode=mode,
+        model_name=model.name,
+        model_version=model.version,
+        threshold=model.threshold,
+    )
+
+
+def _finish_run(con: duckdb.DuckDBPyConnection, summary: ScoreSummary, error: BaseException | None = None) -> None:
+    """Record the run's outcome and counts."""
+    con.execute(
+        f"UPDATE {st.RUNS.qualified} SET status = $status, finished_at = $now, clients_scored = $n, "
+        "accepted = $accepted, refused = $refused, error = $error WHERE run_id = $run",
+        {
+            "status": "failed" if error else "succeeded",
+            "now": st.utc_now(),
+            "run": summary.run_id,
+            "n": 0 if error else summary.clients_scored,
+            "accepted": 0 if error else summary.accepted,
+            "refused": 0 if error else summary.refused,
+            "error": f"{type(error).__name__}: {error}" if error else None,
+        },
+    )

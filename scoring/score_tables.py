@@ -1,0 +1,225 @@
+"""The `scores` schema: every table and column the scorer writes, with the documentation analysts see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+SCHEMA = "scores"
+
+
+@dataclass(frozen=True)
+class TableDoc:
+    """One table of the scores schema: its comment and its columns (name, DuckDB type, comment)."""
+
+    name: str
+    comment: str
+    columns: tuple[tuple[str, str, str], ...]
+
+    @property
+    def qualified(self) -> str:
+        """schema.table"""
+        return f"{SCHEMA}.{self.name}"
+
+
+HASH_TYPE = "{hash_type}"
+"""Placeholder for the type of features.client_features.FEATURE_HASH, whatever the feature store uses."""
+
+RUNS = TableDoc(
+    "runs",
+    "One row per scoring run: which model scored which clients, when, and whether it succeeded. "
+    "Only runs with status 'succeeded' have rows in predictions and explanations.",
+    (
+        ("run_id", "BIGINT", "Scoring run number, increasing."),
+        ("model_name", "VARCHAR", "Registered MLflow model name."),
+        (
+            "model_version",
+            "BIGINT",
+            "Registered MLflow model version used for the run (the champion at the time).",
+        ),
+        ("model_run_id", "VARCHAR", "MLflow run id that trained the model."),
+        ("threshold", "DOUBLE", "Decision threshold: a client is refused when probability >= threshold."),
+        (
+            "mode",
+            "VARCHAR",
+            "'new' (only clients whose features changed or who lack a score from this model version) "
+            "or 'all' (every client rescored).",
+        ),
+        ("started_at", "TIMESTAMP", "When the run started (UTC)."),
+        ("finished_at", "TIMESTAMP", "When the run succeeded or failed (UTC); NULL while running."),
+        ("clients_scored", "BIGINT", "Number of clients scored by the run."),
+        ("accepted", "BIGINT", "Clients whose decision is 'accept'."),
+        ("refused", "BIGINT", "Clients whose decision is 'refuse'."),
+        ("status", "VARCHAR", "'running', 'succeeded' or 'failed'."),
+        ("error", "VARCHAR", "Why the run failed; NULL otherwise."),
+    ),
+)
+
+PREDICTIONS = TableDoc(
+    "predictions",
+    "Every score ever given: one row per (run_id, SK_ID_CURR), history kept "
+    "across runs. Join scores.runs for the model name and run status.",
+    (
+        ("run_id", "BIGINT", "Scoring run (scores.runs.run_id)."),
+        ("SK_ID_CURR", "BIGINT", "Client (loan application) id."),
+        ("model_version", "BIGINT", "Registered model version that gave the score."),
+        (
+            "probability",
+            "DOUBLE",
+            "Predicted probability that the client will have payment difficulties (default).",
+        ),
+        ("decision", "VARCHAR", "'refuse' when probability >= threshold, else 'accept'."),
+        ("threshold", "DOUBLE", "Decision threshold of the model (minimises the business cost of errors)."),
+        (
+            "FEATURE_HASH",
+            HASH_TYPE,
+            "features.client_features.FEATURE_HASH of the feature values that were scored.",
+        ),
+        (
+            "base_value",
+            "DOUBLE",
+            "Model's expected raw score (log-odds) over its training data: the SHAP base value.",
+        ),
+        (
+            "raw_score",
+            "DOUBLE",
+            "Model's raw score (log-odds of default) = base_value + sum of the client's "
+            "contributions in scores.explanations.",
+        ),
+        ("scored_at", "TIMESTAMP", "When the score was computed (UTC)."),
+    ),
+)
+
+EXPLANATIONS = TableDoc(
+    "explanations",
+    "Exact TreeSHAP contribution of every model feature to every score, "
+    "in log-odds of default (positive = raised the risk); base_value + sum(contribution) = raw_score "
+    "in scores.predictions. Features the model never splits on contribute exactly 0 and are left out. "
+    "In the published serving database only the explanations of each client's latest score are kept.",
+    (
+        ("run_id", "BIGINT", "Scoring run (scores.runs.run_id)."),
+        ("SK_ID_CURR", "BIGINT", "Client (loan application) id."),
+        ("feature", "VARCHAR", "Feature name (a column of features.client_features)."),
+        ("value", "DOUBLE", "The feature's value that was scored; NULL when missing."),
+        ("contribution", "DOUBLE", "SHAP contribution of the feature to the raw score (log-odds)."),
+        (
+            "rank",
+            "INTEGER",
+            "Rank of the feature for this client by absolute contribution (1 = most influential).",
+        ),
+    ),
+)
+
+LATEST = TableDoc(
+    "latest",
+    "The current decision: one row per client with the latest score and the main reasons in plain language.",
+    (
+        ("SK_ID_CURR", "BIGINT", "Client (loan application) id."),
+        ("run_id", "BIGINT", "Scoring run of the latest score."),
+        ("model_version", "BIGINT", "Registered model version of the latest score."),
+        ("probability", "DOUBLE", "Predicted probability of default."),
+        ("decision", "VARCHAR", "'accept' or 'refuse'."),
+        ("threshold", "DOUBLE", "Decision threshold used."),
+        ("FEATURE_HASH", HASH_TYPE, "FEATURE_HASH of the scored feature values."),
+        ("scored_at", "TIMESTAMP", "When the score was computed (UTC)."),
+        *(
+            (
+                f"raises_risk_{i}",
+                "VARCHAR",
+                f"Reason {i} that raised the risk most (largest positive contribution), "
+                "in plain language; NULL when fewer features raised it.",
+            )
+            for i in (1, 2, 3)
+        ),
+        *(
+            (
+                f"lowers_risk_{i}",
+                "VARCHAR",
+                f"Reason {i} that lowered the risk most (most negative contribution), "
+                "in plain language; NULL when fewer features lowered it.",
+            )
+            for i in (1, 2, 3)
+        ),
+    ),
+)
+
+FEATURE_LABELS = TableDoc(
+    "feature_labels",
+    "Plain-language label of every model feature, used in the reasons.",
+    (
+        ("feature", "VARCHAR", "Feature name (a column of features.client_features)."),
+        ("label", "VARCHAR", "Short plain-language label."),
+        (
+            "description",
+            "VARCHAR",
+            "Full description (the feature store's dbt documentation where available).",
+        ),
+    ),
+)
+
+GLOBAL_IMPORTANCE = TableDoc(
+    "global_importance",
+    "Global feature importance of each model version: mean absolute "
+    "SHAP contribution over the clients whose latest score comes from that version.",
+    (
+        ("model_version", "BIGINT", "Registered model version."),
+        ("feature", "VARCHAR", "Feature name."),
+        ("mean_abs_shap", "DOUBLE", "Mean of |contribution| (log-odds) over the clients."),
+        ("mean_shap", "DOUBLE", "Mean signed contribution (log-odds) over the clients."),
+        ("rank", "INTEGER", "1 = most important feature."),
+        ("clients", "BIGINT", "Number of clients averaged over."),
+    ),
+)
+
+FEATURE_QUANTILES = TableDoc(
+    "feature_quantiles",
+    "Distribution of the most important features among scored "
+    "clients (their latest score), overall and by decision, for comparing one client "
+    "with the population.",
+    (
+        ("model_version", "BIGINT", "Model version whose importance chose the features."),
+        ("feature", "VARCHAR", "Feature name."),
+        ("population", "VARCHAR", "'all', 'accepted' or 'refused'."),
+        ("quantile", "DOUBLE", "Quantile level, between 0 and 1."),
+        ("value", "DOUBLE", "Feature value at that quantile (missing values ignored)."),
+    ),
+)
+
+TABLES = (RUNS, PREDICTIONS, EXPLANATIONS, LATEST, FEATURE_LABELS, GLOBAL_IMPORTANCE, FEATURE_QUANTILES)
+
+
+def create_tables(con: duckdb.DuckDBPyConnection, hash_type: str) -> None:
+    """Create the scores schema and its documented tables if they do not exist yet."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    for table in TABLES:
+        columns = ", ".join(f'"{name}" {kind.replace(HASH_TYPE, hash_type)}' for name, kind, _ in table.columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table.qualified} ({columns})")
+        document(con, table)
+
+
+def document(con: duckdb.DuckDBPyConnection, table: TableDoc) -> None:
+    """Attach the table's and its columns' comments (COMMENT ON) so analysts see them in the catalog."""
+    con.execute(f"COMMENT ON TABLE {table.qualified} IS {sql_literal(table.comment)}")
+    for name, _, comment in table.columns:
+        con.execute(f'COMMENT ON COLUMN {table.qualified}."{name}" IS {sql_literal(comment)}')
+
+
+def latest_explanations_sql(catalog: str = "") -> str:
+    """SQL selecting the explanations of each client's latest score (optionally in an attached catalog)."""
+    prefix = f"{catalog}." if catalog else ""
+    return (
+        f"SELECT e.* FROM {prefix}{EXPLANATIONS.qualified} AS e SEMI JOIN {prefix}{LATEST.qualified} AS l "
+        "ON e.run_id = l.run_id AND e.SK_ID_CURR = l.SK_ID_CURR"
+    )
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def utc_now() -> datetime:
+    """Current UTC time without time zone (DuckDB TIMESTAMP)."""
+    return datetime.now(UTC).replace(tzinfo=None)
