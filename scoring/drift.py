@@ -1,0 +1,320 @@
+"""Drift monitoring: does tonight's population (or the test set) still look like the one the model learned?
+
+Two views, both restricted to the champion's most important features (mean |SHAP| over the reference
+sample, as training ranks them) plus the score:
+- evidently 0.7's DataDriftPreset, one statistical test per column (its default choice: Wasserstein distance
+  for numeric columns of more than 1,000 rows, Jensen-Shannon or chi-square for categorical-looking ones),
+  saved as an HTML report under `reports_dir`; its verdicts go to `monitoring.feature_drift`;
+- the population stability index (PSI), computed here, into `monitoring.psi`.
+The reference is a seeded sample of training clients; both sides are capped at `settings.drift_sample_rows`
+rows to bound time and memory (benchmarks/bench_drift.py). The score is the champion's probability of
+default, recomputed here so both sides come from the same model. On training clients it is an in-sample
+prediction, more spread out than on new clients (a small model overfits: on 2,600 training clients the
+score PSI of an undrifted batch against it was 0.24), so a batch's scores are compared with the scores of
+the test set instead (clients never trained on) when it holds MIN_SCORE_REFERENCE_ROWS clients or more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from scheduler import steps
+from scheduler.history import connect
+from warehouse.features import DATASET_COLUMN, FEATURES_TABLE, ID_COLUMN, LOAD_ID_COLUMN
+from warehouse.settings import Settings
+
+SCORE_COLUMN = "score"
+PSI_BINS = 10
+PSI_EPSILON = 1e-4
+"""Share given to an empty bin so that PSI stays finite (an empty bin on one side still counts heavily)."""
+MIN_SCORE_REFERENCE_ROWS = 200
+"""Fewest test-set clients to serve as the reference of the score (below: training clients)."""
+TEST_SET = (f"{DATASET_COLUMN} = 'test' AND {LOAD_ID_COLUMN} NOT IN "
+            "(SELECT load_id FROM ops.job_runs WHERE load_id IS NOT NULL)")
+"""The test set: clients without a known outcome, except those nightly batches brought."""
+PSI_BANDS = ((0.1, "stable"), (0.25, "watch"), (float("inf"), "act"))
+"""The usual reading of PSI: below 0.1 stable, 0.1 to 0.25 watch, above 0.25 act."""
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS monitoring;
+CREATE TABLE IF NOT EXISTS monitoring.drift_reports (
+    run_id BIGINT PRIMARY KEY, computed_at TIMESTAMP NOT NULL, scope VARCHAR NOT NULL, night DATE,
+    reference_rows BIGINT NOT NULL, current_rows BIGINT NOT NULL, features BIGINT NOT NULL,
+    drifted_features BIGINT NOT NULL, drift_share DOUBLE NOT NULL, score_psi DOUBLE, score_reference VARCHAR,
+    report_path VARCHAR
+);
+CREATE TABLE IF NOT EXISTS monitoring.feature_drift (
+    run_id BIGINT NOT NULL, feature VARCHAR NOT NULL, method VARCHAR NOT NULL, score DOUBLE,
+    threshold DOUBLE, drifted BOOLEAN NOT NULL, PRIMARY KEY (run_id, feature)
+);
+CREATE TABLE IF NOT EXISTS monitoring.psi (
+    run_id BIGINT NOT NULL, variable VARCHAR NOT NULL, psi DOUBLE NOT NULL, band VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, variable)
+);
+CREATE TABLE IF NOT EXISTS monitoring.alerts (
+    run_id BIGINT NOT NULL, kind VARCHAR NOT NULL, value DOUBLE NOT NULL, threshold DOUBLE NOT NULL,
+    message VARCHAR NOT NULL, PRIMARY KEY (run_id, kind)
+);
+COMMENT ON TABLE monitoring.drift_reports IS 'One row per drift check: populations, summary, HTML report.';
+COMMENT ON COLUMN monitoring.drift_reports.run_id IS 'The run (ops.job_runs.run_id) that computed it.';
+COMMENT ON COLUMN monitoring.drift_reports.scope IS 'batch (one night''s new clients) or test_set.';
+COMMENT ON COLUMN monitoring.drift_reports.night IS 'The night whose batch was compared (NULL: test set).';
+COMMENT ON COLUMN monitoring.drift_reports.reference_rows IS 'Training clients in the reference sample.';
+COMMENT ON COLUMN monitoring.drift_reports.current_rows IS 'Clients of the current population compared.';
+COMMENT ON COLUMN monitoring.drift_reports.features IS 'Features compared (the champion''s top features).';
+COMMENT ON COLUMN monitoring.drift_reports.drift_share IS 'Share of the features evidently found drifted.';
+COMMENT ON COLUMN monitoring.drift_reports.score_psi IS 'PSI of the predicted probability of default.';
+COMMENT ON COLUMN monitoring.drift_reports.score_reference IS
+    'Whose scores the score was compared with: test_set (clients never trained on, when the check is a '
+    'batch and the test set has 200 or more) or train (in-sample scores: more spread out, PSI biased up).';
+COMMENT ON COLUMN monitoring.drift_reports.report_path IS 'The evidently HTML report.';
+COMMENT ON TABLE monitoring.feature_drift IS 'evidently''s drift test per column (features and score).';
+COMMENT ON COLUMN monitoring.feature_drift.method IS 'The statistical test evidently chose for the column.';
+COMMENT ON COLUMN monitoring.feature_drift.score IS
+    'The test''s value: a distance (drift when >= threshold) or a p-value (drift when < threshold).';
+COMMENT ON COLUMN monitoring.feature_drift.threshold IS 'The threshold the test compares its score with.';
+COMMENT ON COLUMN monitoring.feature_drift.drifted IS 'evidently''s verdict for the column.';
+COMMENT ON TABLE monitoring.psi IS
+    'Population stability index per variable: sum over 10 reference-decile bins (and one for missing '
+    'values) of (current share - reference share) * ln(current share / reference share); an empty bin '
+    'counts as a share of 0.0001.';
+COMMENT ON COLUMN monitoring.psi.variable IS 'A feature, or ''score'' (the probability of default).';
+COMMENT ON COLUMN monitoring.psi.band IS 'stable (< 0.1), watch (0.1 to 0.25) or act (> 0.25).';
+COMMENT ON TABLE monitoring.alerts IS 'Drift alerts: one row per threshold a check exceeded.';
+COMMENT ON COLUMN monitoring.alerts.kind IS
+    'drift_share (share of drifted features > drift_share_threshold) or score_psi (> score_psi_threshold).';
+COMMENT ON COLUMN monitoring.alerts.value IS 'The measured value.';
+COMMENT ON COLUMN monitoring.alerts.threshold IS 'The setting it exceeded.';
+COMMENT ON COLUMN monitoring.alerts.message IS 'What happened, in words.';
+"""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A monitoring threshold exceeded."""
+
+    kind: str
+    value: float
+    threshold: float
+    message: str
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """evidently's verdict on one column."""
+
+    feature: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Everything one drift check found."""
+
+    run_id: int
+    scope: str
+    reference_rows: int
+    current_rows: int
+    columns: list[FeatureDrift]
+    psi: dict[str, float]
+    alerts: list[Alert]
+    report_path: Path
+    score_reference: str = "train"
+    """Whose scores the current scores were compared with: 'test_set' (unseen clients) or 'train'."""
+
+    @property
+    def features(self) -> list[FeatureDrift]:
+        """Per-feature verdicts (the score excluded)."""
+        return [c for c in self.columns if c.feature != SCORE_COLUMN]
+
+    @property
+    def drift_share(self) -> float:
+        """Share of the compared features found drifted."""
+        return sum(c.drifted for c in self.features) / max(len(self.features), 1)
+
+    @property
+    def score_psi(self) -> float:
+        """PSI of the predicted probability of default."""
+        return self.psi[SCORE_COLUMN]
+
+    def summary(self) -> str:
+        """One line: share of drifted features, score PSI, alerts."""
+        alerts = "; ".join(a.message for a in self.alerts) or "no drift alert"
+        return f"drifted features {self.drift_share:.0%}, score PSI {self.score_psi:.3f}; {alerts}"
+
+
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS, eps: float = PSI_EPSILON) -> float:
+    """Population stability index of `current` against `reference`, on reference-quantile bins.
+
+    Bin edges are the reference's inner quantiles (deciles by default; repeated edges of discrete or
+    heavily tied variables merge), so each bin holds about 1/bins of the reference. Missing values get a
+    bin of their own: a change in missingness is drift too.
+    """
+    reference, current = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
+    known = reference[~np.isnan(reference)]
+    edges = np.unique(np.quantile(known, np.linspace(0, 1, bins + 1)[1:-1])) if known.size else np.array([])
+    r, c = _bin_shares(reference, edges, eps), _bin_shares(current, edges, eps)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def _bin_shares(x: np.ndarray, edges: np.ndarray, eps: float) -> np.ndarray:
+    """Share of x in each bin between edges, the last bin holding missing values; empty bins get eps."""
+    index = np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right"))
+    counts = np.bincount(index, minlength=len(edges) + 2)
+    return np.maximum(counts / max(len(x), 1), eps)
+
+
+def psi_band(value: float) -> str:
+    """The band a PSI value falls in: stable, watch or act."""
+    return next(band for bound, band in PSI_BANDS if value < bound)
+
+
+def check_batch(settings: Settings, run_id: int, client_ids: Sequence[int],
+                night: date | None = None) -> DriftResult:
+    """Compare one night's new clients with the training population; store and return the findings."""
+    if not len(client_ids):
+        raise ValueError("drift check of an empty batch: no client ids given")
+    ids = pd.DataFrame({ID_COLUMN: np.asarray(client_ids, dtype=np.int64)})
+    return _check(settings, run_id, "batch", night, ids)
+
+
+def check_test_set(settings: Settings, run_id: int) -> DriftResult:
+    """Compare the test set (clients without a known outcome that no nightly batch brought) with training."""
+    return _check(settings, run_id, "test_set", None, None)
+
+
+def _check(settings: Settings, run_id: int, scope: str, night: date | None,
+           ids: pd.DataFrame | None) -> DriftResult:
+    """Load the populations, compare them, save the report and store the results."""
+    champion = steps.load_champion(settings)
+    features = steps.champion_features(champion)
+    batch = ids is not None
+    in_batch = f"{ID_COLUMN} IN (SELECT {ID_COLUMN} FROM batch_ids)"
+    with connect(settings) as con:
+        con.register("batch_ids", ids if batch else pd.DataFrame({ID_COLUMN: np.array([], np.int64)}))
+        reference = _sample(con, features, f"{DATASET_COLUMN} = 'train'", settings)
+        current = _sample(con, features, in_batch if batch else TEST_SET, settings)
+        unseen = _sample(con, features, f"{TEST_SET} AND NOT {in_batch}", settings) if batch else None
+    if current.empty:
+        raise ValueError(f"drift check ({scope}): none of the clients compared is in {FEATURES_TABLE}")
+    top = steps.top_features(champion, reference, settings.drift_top_features)
+    reference, current = (_monitored(champion, frame, top) for frame in (reference, current))
+    score_reference = None
+    if unseen is not None and len(unseen) >= MIN_SCORE_REFERENCE_ROWS:
+        score_reference = steps.predict(champion, unseen)
+    result = compare(reference, current, settings, run_id, scope, night, score_reference)
+    store(settings, result, night)
+    return result
+
+
+def compare(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, run_id: int, scope: str,
+            night: date | None = None, score_reference: np.ndarray | None = None) -> DriftResult:
+    """Compare two populations column by column (evidently tests and PSI), save the HTML report, raise alerts.
+
+    Both frames hold the same numeric columns, `score` among them. `score_reference`, when given, replaces
+    the reference's scores (another population, of any size). Nothing is stored in the warehouse.
+    """
+    scores = reference[SCORE_COLUMN].to_numpy() if score_reference is None else np.asarray(score_reference)
+    # evidently tests each column on its non-missing values: padding the shorter column with NaN is harmless
+    padded = pd.concat([reference.drop(columns=SCORE_COLUMN).reset_index(drop=True),
+                        pd.Series(scores, name=SCORE_COLUMN)], axis=1)
+    columns, report_path = _evidently(padded, current, settings, run_id, scope, night)
+    psis = {name: psi(reference[name].to_numpy(), current[name].to_numpy())
+            for name in reference.columns if name != SCORE_COLUMN}
+    psis[SCORE_COLUMN] = psi(scores, current[SCORE_COLUMN].to_numpy())
+    source = "train" if score_reference is None else "test_set"
+    result = DriftResult(run_id, scope, len(reference), len(current), columns, psis, [], report_path, source)
+    return _with_alerts(result, settings)
+
+
+def _sample(con: duckdb.DuckDBPyConnection, features: list[str], where: str,
+            settings: Settings) -> pd.DataFrame:
+    """At most drift_sample_rows clients matching `where`, picked by a seeded hash (same ones each time)."""
+    cols = ", ".join(f'"{f}"' for f in features)
+    return con.execute(f"SELECT {cols} FROM {FEATURES_TABLE} WHERE {where} "
+                       f"ORDER BY hash({ID_COLUMN} + ?), {ID_COLUMN} LIMIT ?",
+                       [settings.seed, settings.drift_sample_rows]).df()
+
+
+def _monitored(champion: object, frame: pd.DataFrame, top: list[str]) -> pd.DataFrame:
+    """The monitored columns of a population: the top features and the champion's score."""
+    out = frame[top].astype(float)
+    out[SCORE_COLUMN] = steps.predict(champion, frame)
+    return out.reset_index(drop=True)
+
+
+def _evidently(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, run_id: int, scope: str,
+               night: date | None) -> tuple[list[FeatureDrift], Path]:
+    """Run evidently's data drift preset, save its HTML report and return its per-column verdicts."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    usable = [c for c in reference.columns if reference[c].notna().any() and current[c].notna().any()]
+    report = Report([DataDriftPreset(drift_share=settings.drift_share_threshold)], include_tests=True)
+    snapshot = report.run(current_data=current[usable], reference_data=reference[usable])
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.reports_dir / f"drift_run{run_id}_{scope}{'_' + night.isoformat() if night else ''}.html"
+    snapshot.save_html(str(path))
+    return _verdicts(snapshot.dict()), path
+
+
+def _verdicts(snapshot: dict) -> list[FeatureDrift]:
+    """Per-column method, score, threshold and verdict from an evidently 0.7 snapshot dictionary."""
+    tests = [t for t in snapshot["tests"] if t["metric_config"]["params"]["type"].endswith("ValueDrift")]
+    failed = {t["metric_config"]["params"]["column"]: t["status"] == "FAIL" for t in tests}
+    out = []
+    for metric in snapshot["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith("ValueDrift"):
+            out.append(FeatureDrift(config["column"], str(config["method"]), float(metric["value"]),
+                                    float(config["threshold"]), failed[config["column"]]))
+    return out
+
+
+def _with_alerts(result: DriftResult, settings: Settings) -> DriftResult:
+    """The result with an alert for each threshold it exceeds."""
+    alerts = []
+    drifted = [c.feature for c in result.features if c.drifted]
+    if result.drift_share > settings.drift_share_threshold:
+        alerts.append(Alert("drift_share", result.drift_share, settings.drift_share_threshold,
+                            f"{len(drifted)} of {len(result.features)} top features drifted "
+                            f"({result.drift_share:.0%} > {settings.drift_share_threshold:.0%}): "
+                            + ", ".join(drifted)))
+    if result.score_psi > settings.score_psi_threshold:
+        alerts.append(Alert("score_psi", result.score_psi, settings.score_psi_threshold,
+                            f"score PSI {result.score_psi:.3f} > {settings.score_psi_threshold}: predicted "
+                            f"default probabilities unlike those of the {result.score_reference}"))
+    return DriftResult(**{**result.__dict__, "alerts": alerts})
+
+
+def store(settings: Settings, result: DriftResult, night: date | None) -> None:
+    """Write a drift result to the monitoring tables, replacing any earlier rows of the same run."""
+    with connect(settings) as con:
+        con.execute(DDL)
+        con.execute("BEGIN")
+        for table in ("drift_reports", "feature_drift", "psi", "alerts"):
+            con.execute(f"DELETE FROM monitoring.{table} WHERE run_id = ?", [result.run_id])
+        con.execute("INSERT INTO monitoring.drift_reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [result.run_id, datetime.now(UTC).replace(tzinfo=None), result.scope, night,
+                     result.reference_rows, result.current_rows,
+                     len(result.features), sum(c.drifted for c in result.features), result.drift_share,
+                     result.score_psi, result.score_reference, str(result.report_path)])
+        con.executemany("INSERT INTO monitoring.feature_drift VALUES (?, ?, ?, ?, ?, ?)",
+                        [[result.run_id, c.feature, c.method, c.score, c.threshold, c.drifted]
+                         for c in result.columns])
+        con.executemany("INSERT INTO monitoring.psi VALUES (?, ?, ?, ?)",
+                        [[result.run_id, name, value, psi_band(value)] for name, value in result.psi.items()])
+        if result.alerts:
+            con.executemany("INSERT INTO monitoring.alerts VALUES (?, ?, ?, ?, ?)",
+                            [[result.run_id, a.kind, a.value, a.threshold, a.message] for a in result.alerts])
+        con.execute("COMMIT")
