@@ -1,0 +1,40 @@
+"""The relationship managers' dashboard: sign in, then one page per question (`credit-scoring dashboard`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import ui
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="Credit decisions", page_icon=":material/credit_score:", layout="wide")
+cfg = ui.settings()
+user = ui.signed_in_user()
+
+
+def sign_in() -> None:
+    """The only page before signing in."""
+    ui.sign_in_form(cfg)
+
+
+if user is None:
+    # st.navigation with the sign-in page alone: no other page (nor the pages/ folder) is reachable.
+    st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")], position="hidden").run()
+    st.stop()
+
+navigation = st.navigation([
+    st.Page(PAGES / "client.py", title="Client", icon=":material/person:", default=True),
+    st.Page(PAGES / "population.py", title="Client vs population", icon=":material/groups:"),
+    st.Page(PAGES / "portfolio.py", title="Portfolio", icon=":material/bar_chart:"),
+    st.Page(PAGES / "model.py", title="Model", icon=":material/model_training:"),
+    st.Page(PAGES / "monitoring.py", title="Monitoring", icon=":material/monitor_heart:"),
+])
+with st.sidebar:
+    st.caption(f"Signed in as **{user}**")
+    if st.button("Sign out"):
+        st.session_state.clear()
+        st.rerun()
+navigation.run()

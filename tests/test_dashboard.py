@@ -1,0 +1,463 @@
+"""The dashboard: every page, sign-in, empty and odd cases, live publication, a real browser."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
+
+from dashboard import APP_PATH, auth, data
+from dashboard.labels import feature_label, format_value
+from dashboard.ui import USER_KEY as SIGNED_IN_KEY
+from tests.dashboard_standin import (  # TEMPORARY until conftest provides it
+    HISTORY_PREFIXES,
+    NO_HISTORY_CLIENT,
+    PUBLISHED_LABELS,
+    UNSCORED_CLIENT,
+    build_standin_serving,
+)
+from warehouse.cli import app as cli_app
+from warehouse.settings import Settings
+
+USER, PASSWORD = "manager", "correct horse battery"
+PAGES = {
+    "client": "pages/client.py",
+    "population": "pages/population.py",
+    "portfolio": "pages/portfolio.py",
+    "model": "pages/model.py",
+    "monitoring": "pages/monitoring.py",
+}
+SHOTS_DIR = Path("/tmp/dashboard-shots")
+BROWSER_PAGES = {"client": "Client", "population": "Client vs population", "portfolio": "Portfolio",
+                 "model": "Model", "monitoring": "Monitoring"}
+
+
+# --- fixtures and helpers ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A serving file with two nights of scores and one dashboard account, built once (read-only)."""
+    settings = Settings(home=tmp_path_factory.mktemp("published"))
+    build_standin_serving(settings.serving_path)
+    auth.add_user(settings, USER, PASSWORD)
+    return settings
+
+
+@pytest.fixture
+def served(published: Settings, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with their own copy of the published serving file and accounts; the app points at them."""
+    for name in ("serving_path", "dashboard_users_file"):
+        getattr(settings, name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(getattr(published, name), getattr(settings, name))
+    _use(settings, monkeypatch)
+    return settings
+
+
+@pytest.fixture
+def empty(published: Settings, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with an account but no serving file published yet."""
+    settings.dashboard_users_file.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(published.dashboard_users_file, settings.dashboard_users_file)
+    _use(settings, monkeypatch)
+    return settings
+
+
+def _use(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the app (which calls Settings.load()) at these settings."""
+    for key, value in dashboard_env(settings).items():
+        monkeypatch.setenv(key, value)
+
+
+def dashboard_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that make Settings.load() find these settings' files."""
+    return {"CREDIT_SCORING_HOME": str(settings.home),
+            "CREDIT_SCORING_SERVING_PATH": str(settings.serving_path),
+            "CREDIT_SCORING_DASHBOARD_USERS_FILE": str(settings.dashboard_users_file)}
+
+
+def sign_in(at: AppTest, password: str) -> None:
+    """Fill in and submit the sign-in form."""
+    at.text_input[0].input(USER)
+    at.text_input[1].input(password)
+    at.button[0].click().run()
+
+
+def open_page(page: str, client: str | None = None, at: AppTest | None = None) -> AppTest:
+    """The app (new, or `at`) of a signed-in manager on a page, after searching a client if given."""
+    if at is None:
+        at = AppTest.from_file(str(APP_PATH), default_timeout=60)
+        at.session_state[SIGNED_IN_KEY] = USER  # the sign-in form is tested on its own
+        at.run()
+    if client is not None:
+        at.switch_page(PAGES["client"]).run()
+        at.text_input(key="client_search").input(client).run()
+    at.switch_page(PAGES[page]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Every piece of text the page shows, joined."""
+    parts = [e.value for kind in ("markdown", "title", "subheader", "caption", "info", "warning", "error",
+                                  "success", "metric") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def figures(at: AppTest) -> list[dict]:
+    """The plotly figures of the page, as JSON specs."""
+    return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+
+
+# --- sign-in and accounts ------------------------------------------------------------------------------
+
+
+def test_passwords_are_hashed_and_checked(settings: Settings) -> None:
+    auth.add_user(settings, USER, PASSWORD)
+    stored = settings.dashboard_users_file.read_text()
+    assert PASSWORD not in stored and "scrypt$" in stored
+    assert oct(settings.dashboard_users_file.stat().st_mode)[-3:] == "600"
+    assert auth.authenticate(settings, USER, PASSWORD)
+    assert not auth.authenticate(settings, USER, PASSWORD + "x")
+    assert not auth.authenticate(settings, "nobody", PASSWORD)
+    with pytest.raises(auth.UserError, match="at least 8"):
+        auth.add_user(settings, "other", "short")
+    with pytest.raises(auth.UserError, match="User name"):
+        auth.add_user(settings, "bad name!", PASSWORD)
+
+
+def test_cli_adds_a_user(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(settings, monkeypatch)
+    typed = f"{PASSWORD}\n{PASSWORD}\n"  # the password, then its confirmation
+    result = CliRunner().invoke(cli_app, ["dashboard-user", "add", "alice"], input=typed)
+    assert result.exit_code == 0, result.output
+    assert auth.authenticate(settings, "alice", PASSWORD)
+    refused = CliRunner().invoke(cli_app, ["dashboard-user", "add", "bob", "--password", "short"])
+    assert refused.exit_code == 1 and "at least 8" in refused.output
+
+
+def test_wrong_password_is_refused(served: Settings) -> None:
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60).run()
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(PAGES["portfolio"])  # no page is reachable before signing in
+    sign_in(at, "not the password")
+    assert [e.value for e in at.error] == ["Wrong user name or password."]
+    assert not at.get("plotly_chart") and at.session_state.get(SIGNED_IN_KEY) is None
+    sign_in(at, PASSWORD)
+    assert at.session_state[SIGNED_IN_KEY] == USER and not at.error and figures(at)
+
+
+def test_no_account_yet_says_how_to_create_one(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(settings, monkeypatch)
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60).run()
+    assert not at.exception and "credit-scoring dashboard-user add" in texts(at)
+
+
+# --- pages ---------------------------------------------------------------------------------------------
+
+
+def test_client_page_explains_the_decision(served: Settings) -> None:
+    at = open_page("client", "100010")
+    chosen = at.selectbox[0].value
+    row = data.client_decision(served, chosen)
+    assert chosen == 100_010 and row is not None
+    gauge, waterfall = figures(at)[:2]
+    indicator = gauge["data"][0]
+    assert indicator["value"] == pytest.approx(100 * row["probability"])
+    assert indicator["gauge"]["threshold"]["value"] == pytest.approx(100 * row["threshold"])
+    bars = waterfall["data"][0]
+    assert bars["y"][0] == "Average applicant" and bars["y"][-1] == "This client"
+    assert bars["x"][-1] == pytest.approx(100 * row["probability"])  # the steps end at the client's risk
+    assert bars["x"][0] + sum(bars["x"][1:-1]) == pytest.approx(100 * row["probability"])
+    shown = texts(at)
+    assert ("Refused" if row["decision"] == "refuse" else "Accepted") in shown
+    assert "Raise the risk" in shown and "Lower the risk" in shown
+    assert f"▲ {row['raises_risk_1']}" in shown and row["raises_risk_1"].endswith("raises the risk")
+    profile = at.dataframe[0].value
+    assert {"Gender", "Age", "Income"} <= set(profile["Fact"])
+
+
+def test_client_without_history_shows_no_record(served: Settings) -> None:
+    at = open_page("client", str(NO_HISTORY_CLIENT))
+    assert at.selectbox[0].value == NO_HISTORY_CLIENT
+    explanation = data.client_explanation(served, NO_HISTORY_CLIENT, 1)  # scored on the first night
+    history = explanation[explanation["feature"].str.startswith(HISTORY_PREFIXES)]
+    assert history["value"].isna().all() and (history["contribution"] == 0).all()
+    waterfall = figures(at)[1]["data"][0]
+    assert f"{feature_label('BURO_DAYS_CREDIT_MEAN')} = no record" in waterfall["y"]
+    open_page("population", at=at).selectbox[0].select("BURO_DAYS_CREDIT_MEAN").run()
+    assert "This client has no record for credit bureau: age of credit (average)." in texts(at)
+
+
+def test_unscored_client_and_unknown_id(served: Settings) -> None:
+    at = open_page("client", str(UNSCORED_CLIENT))
+    assert at.selectbox[0].value == UNSCORED_CLIENT
+    assert "has no score yet" in texts(at) and not figures(at)
+    assert at.dataframe  # the profile is still shown
+    open_page("client", "999999", at)
+    assert "No client has an id starting with '999999'" in texts(at) and not at.selectbox
+    open_page("client", "abc", at)
+    assert "is not one" in texts(at)
+
+
+def test_population_page_marks_the_client(served: Settings) -> None:
+    at = open_page("population", "100020")
+    row = data.client_decision(served, 100_020)
+    top = data.client_top_features(served, 100_020, row["run_id"], 4)
+    charts = figures(at)
+    assert len(charts) == 5  # the four features that weighed most, then the chosen one
+    value = data.client_features(served, 100_020, [top[0]])[top[0]]
+    marker = charts[0]["layout"]["shapes"][0]
+    assert marker["x0"] == pytest.approx(value)
+    assert {trace["name"] for trace in charts[0]["data"]} == {"Accepted", "Refused"}
+    assert "is higher than" in texts(at)
+    at.selectbox[0].select("AMT_INCOME_TOTAL").run()
+    assert figures(at)[-1]["layout"]["xaxis"]["title"]["text"] == PUBLISHED_LABELS["AMT_INCOME_TOTAL"]
+
+
+def test_portfolio_page(served: Settings) -> None:
+    at = open_page("portfolio")
+    summary = data.portfolio_summary(served)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Clients scored"] == f"{int(summary['clients']):,}"
+    assert metrics["Approval rate"] == f"{100 * summary['accepted'] / summary['clients']:.1f}%"
+    assert len(figures(at)) == 3 and "riskiest band" in texts(at)
+    bands = data.bad_rate_by_band(served)
+    assert bands["clients"].sum() == 399  # the train clients with a known outcome, all scored
+    assert bands["bad_rate"].iloc[-1] > bands["bad_rate"].iloc[0]
+
+
+def test_model_and_monitoring_pages(served: Settings) -> None:
+    model = open_page("model")
+    metrics = {m.label: m.value for m in model.metric}
+    assert metrics["Model version"] == "3" and metrics["Refusal threshold"] == "12.0%"
+    assert "roc_auc" in set(model.dataframe[0].value["Name"]) and len(figures(model)) == 1
+    monitoring = open_page("monitoring", at=model)
+    runs = monitoring.dataframe[0].value
+    assert "✖ failed" in set(runs["status"]) and "Of the 3 most recent runs, 1 failed." in texts(monitoring)
+    assert "2 of 4 monitored features drifted" in texts(monitoring)
+    assert "50% of monitored features drifted" in texts(monitoring)
+    assert monitoring.get("download_button"), "the evidently report is offered"
+
+
+def test_empty_warehouse_pages_explain(empty: Settings) -> None:
+    at = None
+    for page in PAGES:
+        at = open_page(page, at=at)
+        assert "No scores have been published yet" in texts(at) and "credit-scoring score" in texts(at), page
+
+
+def test_pages_follow_a_new_publication(served: Settings) -> None:
+    """Pages keep answering while another process replaces the serving file repeatedly; new data shows."""
+    at = open_page("portfolio")
+    code = ("from tests.dashboard_standin import publish_repeatedly; "
+            f"publish_repeatedly({str(served.serving_path)!r}, 3)")
+    publisher = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[1])
+    views = 0
+    while publisher.poll() is None or views < 3:
+        at.run()
+        views += 1
+        assert not at.exception, [e.value for e in at.exception]
+        assert {m.label for m in at.metric} >= {"Clients scored", "Approval rate"}
+        assert re.search(r"[23] successful runs", texts(at))
+    assert publisher.wait() == 0
+    build_standin_serving(served.serving_path, nights=4, clients=200)
+    at.run()
+    assert "4 successful runs" in texts(at)
+
+
+# --- labels --------------------------------------------------------------------------------------------
+
+
+def test_plain_language_labels() -> None:
+    assert feature_label("BURO_DAYS_CREDIT_MEAN") == "Credit bureau: age of credit (average)"
+    assert feature_label("INSTAL_DPD_MAX") == "Instalment payments: days past due (highest)"
+    assert feature_label("DAYS_BIRTH") == "Age"
+    assert feature_label("FLAG_EMAIL") == "Did client provide email (1=YES, 0=NO)"  # the dictionary's words
+    assert format_value("DAYS_BIRTH", -14610.0) == "40.0 years"
+    assert format_value("BURO_DAYS_CREDIT_MEAN", math.nan) == "no record"
+    assert format_value("AMT_INCOME_TOTAL", 202500.0) == "202,500"
+
+
+# --- a real browser ------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+IDLE_JS = """(() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || ['running', 'initial'].includes(app.dataset.testScriptState)) return false;
+  if (document.querySelector('[data-testid="stSkeleton"], [data-testid="stAppSkeleton"], '
+                             + '[data-testid="stSpinner"]')) return false;
+  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  return charts.every(c => c.querySelector('.main-svg'));
+})()"""
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol: type, click, wait for Streamlit, screenshot."""
+
+    FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--remote-allow-origins=*", "--remote-debugging-port=0")
+
+    def __init__(self, chromium: str, profile: Path, width: int = 1400, height: int = 2200) -> None:
+        self.command = [chromium, *self.FLAGS, f"--user-data-dir={profile}",
+                        f"--window-size={width},{height}", "about:blank"]
+        self.profile, self.size, self.calls = profile, (width, height), 0
+        self.stack = ExitStack()
+
+    def __enter__(self) -> Browser:
+        from websockets.sync.client import connect
+
+        process = self.stack.enter_context(subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
+                                                            stderr=subprocess.DEVNULL))
+        self.stack.callback(process.terminate)  # runs before Popen's exit, which waits for the process
+        port_file = self.profile / "DevToolsActivePort"
+        _wait_until(lambda: port_file.is_file() and port_file.read_text().strip(), 60, "Chromium's DevTools")
+        port = port_file.read_text().split()[0]
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+        page = next(t for t in targets if t["type"] == "page")
+        self.socket = self.stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None,
+                                                       open_timeout=30))
+        width, height = self.size
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+
+    def call(self, method: str, **params: object) -> dict:
+        """Send one DevTools command and return its result (events in between are ignored)."""
+        self.calls += 1
+        self.socket.send(json.dumps({"id": self.calls, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv(timeout=60))
+            if message.get("id") == self.calls:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression: str) -> object:
+        """The value of a JavaScript expression in the page."""
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until Streamlit has finished running the script and every chart is drawn (twice in a row)."""
+        time.sleep(0.5)  # let a rerun triggered by the last action start
+        _wait_until(lambda: self.evaluate(IDLE_JS) and (time.sleep(0.5) or self.evaluate(IDLE_JS)), timeout,
+                    "the Streamlit page to finish rendering")
+
+    def type_into(self, label: str, text: str) -> None:
+        """Type into the text input with that label and press Enter."""
+        assert self.evaluate(f"(() => {{ const e = document.querySelector('input[aria-label=\"{label}\"]');"
+                             " if (!e) return false; e.focus(); e.select(); return true; })()"), label
+        self.call("Input.insertText", text=text)
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
+                      windowsVirtualKeyCode=13)
+
+    def click(self, selector: str, text: str) -> None:
+        """Click the element matching a CSS selector whose visible text is `text`."""
+        found = self.evaluate(f"(() => {{ const e = [...document.querySelectorAll({json.dumps(selector)})]"
+                              ".find(x => x.innerText.trim().split('\\n').pop().trim() === "
+                              f"{json.dumps(text)});"
+                              " if (!e) return false; e.click(); return true; })()")
+        assert found, f"nothing to click: {selector} {text!r}"
+
+    def text(self) -> str:
+        """The visible text of the page."""
+        return str(self.evaluate("document.body.innerText"))
+
+    def screenshot(self, path: Path) -> None:
+        """Save a PNG of the page."""
+        import base64
+
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+
+
+def _wait_until(condition: object, timeout: float, what: str) -> None:
+    """Poll a callable until it returns something true; fail naming what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def dashboard_server(served: Settings) -> Iterator[str]:
+    """`credit-scoring dashboard` serving the stand-in on a free localhost port; yields its URL."""
+    port = _free_port()
+    env = {**os.environ, **dashboard_env(served)}
+    server = subprocess.Popen([sys.executable, "-m", "warehouse.cli", "dashboard", "--port", str(port),
+                               "--address", "127.0.0.1"], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok"
+        except OSError:
+            return False
+
+    try:
+        _wait_until(healthy, 90, "the dashboard server")
+        yield url
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+def test_real_browser_signs_in_and_shows_every_page(dashboard_server: str, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium not found: install it with `apt-get update && apt-get install -y chromium`")
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    with Browser(chromium, tmp_path / "profile") as browser:
+        browser.call("Page.navigate", url=dashboard_server)
+        browser.settle()
+        browser.screenshot(shots / "sign-in.png")
+        browser.type_into("User name", USER)
+        browser.type_into("Password", PASSWORD)
+        browser.click("button", "Sign in")
+        browser.settle()
+        browser.type_into("Search by client id", "100010")
+        browser.settle()
+        for page, title in BROWSER_PAGES.items():
+            browser.click('[data-testid="stSidebarNav"] a', title)
+            browser.settle()
+            browser.screenshot(shots / f"{page}.png")
+            shown = browser.text()
+            assert "Traceback" not in shown and not browser.evaluate(
+                "document.querySelector('[data-testid=\"stException\"]') !== null"), page
+            if page == "client":
+                assert "100010" in shown and ("Accepted" in shown or "Refused" in shown)
+                assert browser.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 2
+    SHOTS_DIR.mkdir(exist_ok=True)
+    for shot in shots.iterdir():
+        assert shot.stat().st_size > 20_000, f"{shot.name} looks blank"
+        shutil.copy(shot, SHOTS_DIR / shot.name)
