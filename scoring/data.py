@@ -1,0 +1,185 @@
+"""The training set: the train split of the feature store, read once, checked and fingerprinted."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from warehouse.features import (
+    DATASET_COLUMN,
+    FEATURE_HASH_COLUMN,
+    FEATURES_TABLE,
+    ID_COLUMN,
+    NON_FEATURE_COLUMNS,
+    TARGET_COLUMN,
+)
+from warehouse.settings import Settings
+
+NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "BOOLEAN",
+    "DECIMAL",
+)
+
+# Feature-name prefixes of the dbt marts, mapped to the Kaggle file they aggregate
+# (anything else comes from the application).
+BUREAU = "bureau + bureau_balance"
+PREVIOUS = "previous_application"
+SOURCE_PREFIXES = {
+    "BURO": BUREAU, "ACTIVE": BUREAU, "CLOSED": BUREAU,
+    "PREV": PREVIOUS, "APPROVED": PREVIOUS, "REFUSED": PREVIOUS,
+    "POS": "POS_CASH_balance", "CC": "credit_card_balance", "INSTAL": "installments_payments",
+}
+
+
+class FeatureStoreError(ValueError):
+    """The feature store is missing or its content breaks the contract of warehouse/features.py."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Features, target and identity of the labelled clients, in SK_ID_CURR order."""
+
+    ids: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    features: list[str]
+    data_hash: str
+    source: Path
+
+    @property
+    def n_rows(self) -> int:
+        """Number of labelled clients."""
+        return len(self.y)
+
+    @property
+    def default_rate(self) -> float:
+        """Share of clients with TARGET = 1."""
+        return float(np.mean(self.y))
+
+    def frame(self, rows: np.ndarray | slice = slice(None)) -> pd.DataFrame:
+        """Some rows as a DataFrame with the feature names as columns."""
+        return pd.DataFrame(self.X[rows], columns=self.features)
+
+
+def load_training_data(settings: Settings) -> TrainingData:
+    """Read the train split of features.client_features (read-only, short-lived connection)."""
+    path = settings.warehouse_path
+    if not path.is_file():
+        raise FeatureStoreError(f"No warehouse at {path}: ingest data and build the feature store first.")
+    with duckdb.connect(str(path), read_only=True) as con:
+        features = feature_columns(con, path)
+        frame = con.sql(
+            f"SELECT * FROM {FEATURES_TABLE} WHERE {DATASET_COLUMN} = 'train' ORDER BY {ID_COLUMN}"
+        ).df()
+    if frame.empty:
+        raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has no rows with {DATASET_COLUMN} = 'train'.")
+    ids = frame[ID_COLUMN].to_numpy(dtype=np.int64)
+    y = _checked_target(frame, path)
+    X = frame[features].to_numpy(dtype=np.float64, na_value=np.nan)
+    _check_finite(X, features, ids, path)
+    _check_unique(ids, path)
+    digest = data_hash(ids, frame[FEATURE_HASH_COLUMN].astype(str).to_numpy(), y, features)
+    return TrainingData(ids=ids, X=X, y=y, features=features, data_hash=digest, source=path)
+
+
+def feature_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """The model features of client_features in table order, after checking they are all numeric."""
+    try:
+        described = con.sql(f"DESCRIBE {FEATURES_TABLE}").fetchall()
+    except duckdb.CatalogException as error:
+        raise FeatureStoreError(
+            f"{path}: {FEATURES_TABLE} does not exist; build the feature store first."
+        ) from error
+    types = {name: kind for name, kind, *_ in described}
+    missing = [name for name in NON_FEATURE_COLUMNS if name not in types]
+    if missing:
+        raise FeatureStoreError(f"{path}: {FEATURES_TABLE} lacks the columns {missing}.")
+    features = [name for name in types if name not in NON_FEATURE_COLUMNS]
+    bad = [f"{name} ({types[name]})" for name in features if not types[name].startswith(NUMERIC_TYPES)]
+    if bad:
+        raise FeatureStoreError(
+            f"{path}: {FEATURES_TABLE} has non-numeric feature columns: {', '.join(bad)}."
+        )
+    if not features:
+        raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has no feature columns.")
+    return features
+
+
+def data_hash(ids: np.ndarray, feature_hashes: np.ndarray, y: np.ndarray, features: list[str]) -> str:
+    """SHA-256 over the feature names and each client's SK_ID_CURR, FEATURE_HASH and TARGET."""
+    digest = hashlib.sha256("\x1f".join(features).encode())
+    digest.update(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(y, dtype=np.int8).tobytes())
+    digest.update("\x1f".join(feature_hashes.tolist()).encode())
+    return digest.hexdigest()
+
+
+def feature_sources(features: list[str]) -> dict[str, int]:
+    """How many features come from each Kaggle file, judged by the feature-name prefix."""
+
+    def source(name: str) -> str:
+        for prefix, table in SOURCE_PREFIXES.items():
+            if name.startswith(prefix + "_"):
+                return table
+        return "application"
+
+    return dict(Counter(source(name) for name in features).most_common())
+
+
+def _checked_target(frame: pd.DataFrame, path: Path) -> np.ndarray:
+    """TARGET as 0/1 integers, or an error naming the clients whose label is missing or invalid."""
+    target = frame[TARGET_COLUMN]
+    invalid = target.isna() | ~target.isin([0, 1])
+    if invalid.any():
+        sample = frame.loc[invalid, ID_COLUMN].head(5).tolist()
+        raise FeatureStoreError(
+            f"{path}: {FEATURES_TABLE}.{TARGET_COLUMN} is missing or not 0/1 "
+            f"in {int(invalid.sum())} train rows "
+            f"(SK_ID_CURR {sample}...)."
+        )
+    y = target.to_numpy(dtype=np.int8)
+    if y.min() == y.max():
+        raise FeatureStoreError(
+            f"{path}: every train row has {TARGET_COLUMN} = {y[0]}; cannot learn a score."
+        )
+    return y
+
+
+def _check_finite(X: np.ndarray, features: list[str], ids: np.ndarray, path: Path) -> None:
+    """Reject infinite feature values (a division by zero upstream), naming columns and clients."""
+    infinite = np.isinf(X)
+    if not infinite.any():
+        return
+    columns = np.flatnonzero(infinite.any(axis=0))
+    details = "; ".join(
+        f"{features[c]} in {int(infinite[:, c].sum())} rows (SK_ID_CURR {ids[infinite[:, c]][:3].tolist()})"
+        for c in columns[:5]
+    )
+    raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has infinite values: {details}.")
+
+
+def _check_unique(ids: np.ndarray, path: Path) -> None:
+    """Reject a feature store with more than one train row per client."""
+    values, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise FeatureStoreError(
+            f"{path}: {FEATURES_TABLE} has several train rows "
+            f"for SK_ID_CURR {values[counts > 1][:5].tolist()}."
+        )

@@ -1,0 +1,159 @@
+"""The MLflow store and model registry: where runs go, how a model version is described, the champion.
+
+Each registered version carries, in its MLmodel metadata, the feature list in order, the decision
+threshold, the cost weights, the training-data hash, the candidate's recipe and its out-of-fold
+metrics; the scalar ones are also model-version tags, readable in the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from warehouse.settings import Settings
+
+CHAMPION_ALIAS = "champion"
+EXPERIMENT_NAME = "credit-scoring-training"
+TAG_KEYS = (
+    "threshold",
+    "cost_false_negative",
+    "cost_false_positive",
+    "data_hash",
+    "cv_folds",
+    "cv_seed",
+    "oof_auc",
+    "oof_cost_per_client",
+    "candidate",
+    "n_features",
+    "training_rows",
+    "log_odds_offset",
+)
+"""Metadata entries that are also set as model-version tags."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A registered model version ready to score: booster, features in order, threshold, provenance."""
+
+    model: lgb.Booster
+    features: list[str]
+    threshold: float
+    version: int
+    run_id: str
+    metadata: dict[str, Any]
+
+    @property
+    def booster(self) -> lgb.Booster:
+        """The LightGBM booster (same object as model)."""
+        return self.model
+
+    @property
+    def data_hash(self) -> str:
+        """Hash of the training data the version was fitted on."""
+        return str(self.metadata["data_hash"])
+
+    @property
+    def log_odds_offset(self) -> float:
+        """Subtract from the raw score for default probabilities at the real default rate (0: no reweighting)."""
+        return float(self.metadata.get("log_odds_offset", 0.0))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probability of default for each row of a frame holding (at least) the model's features."""
+        missing = [name for name in self.features if name not in frame.columns]
+        if missing:
+            raise ValueError(f"Model version {self.version} needs the feature columns {missing[:10]}.")
+        return self.model.predict(frame[self.features].to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def connect(settings: Settings) -> MlflowClient:
+    """Point MLflow (tracking and registry) at the configured store and return a client."""
+    if settings.tracking_uri.startswith("sqlite:"):
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+def experiment_id(settings: Settings, client: MlflowClient) -> str:
+    """The training experiment, created with its artifacts under mlflow_dir/artifacts (not ./mlruns)."""
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = (settings.mlflow_dir / "artifacts").resolve().as_uri()
+    return client.create_experiment(EXPERIMENT_NAME, artifact_location=location)
+
+
+def register(
+    client: MlflowClient, settings: Settings, model_uri: str, run_id: str, metadata: dict[str, Any]
+) -> ModelVersion:
+    """Register a logged model as a new version of settings.model_name, tagged with its metadata."""
+    tags = {key: str(metadata[key]) for key in TAG_KEYS if key in metadata}
+    version = mlflow.register_model(model_uri, settings.model_name, tags={**tags, "run_id": run_id})
+    return client.get_model_version(settings.model_name, version.version)
+
+
+def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion | None:
+    """The model version holding the champion alias, or None when there is none yet."""
+    try:
+        return client.get_model_version_by_alias(settings.model_name, CHAMPION_ALIAS)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def set_champion(client: MlflowClient, settings: Settings, version: int | str) -> None:
+    """Move the champion alias to a version."""
+    client.set_registered_model_alias(settings.model_name, CHAMPION_ALIAS, str(version))
+
+
+def version_metadata(client: MlflowClient, version: ModelVersion) -> dict[str, Any]:
+    """The metadata a version was logged with (features, threshold, recipe, OOF metrics...)."""
+    info = mlflow.models.get_model_info(version.source)
+    return dict(info.metadata or {})
+
+
+def load_version(settings: Settings, version: int | str) -> Champion:
+    """A registered version of settings.model_name, ready to score."""
+    client = connect(settings)
+    return _load(client, client.get_model_version(settings.model_name, str(version)))
+
+
+def load_champion(settings: Settings) -> Champion | None:
+    """The current champion (booster, features, threshold, version, run id), or None if none is registered."""
+    client = connect(settings)
+    version = champion_version(client, settings)
+    return None if version is None else _load(client, version)
+
+
+def _load(client: MlflowClient, version: ModelVersion) -> Champion:
+    """Load a version's booster and metadata, checking the feature list matches the booster's."""
+    metadata = version_metadata(client, version)
+    booster = mlflow.lightgbm.load_model(version.source)
+    features = list(metadata["features"])
+    if booster.feature_name() != features:
+        raise ValueError(
+            f"Model version {version.version}: booster features differ from the registered list."
+        )
+    return Champion(
+        model=booster,
+        features=features,
+        threshold=float(metadata["threshold"]),
+        version=int(version.version),
+        run_id=str(version.run_id),
+        metadata=metadata,
+    )
+
+
+def metadata_json(metadata: dict[str, Any]) -> str:
+    """Metadata as indented JSON (logged next to the model for reviewers)."""
+    return json.dumps(metadata, indent=2, sort_keys=True)

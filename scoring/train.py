@@ -1,0 +1,469 @@
+"""`credit-scoring train`: compare candidates by cross-validation, pick the threshold, register the model.
+
+Every candidate is fitted on the same stratified folds. The challenger is the LightGBM candidate with
+the lowest out-of-fold business cost (ties: higher AUC); it is refitted on all training rows with the
+mean best iteration and registered. The `champion` alias moves to it only when it beats the current
+champion (see `champion_score`) or when promotion is forced.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+import sklearn
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+from rich.table import Table
+
+from scoring import plots, registry
+from scoring.data import TrainingData, load_training_data
+from scoring.metrics import CostCurve, CostWeights, classification_metrics, cost_curve
+from scoring.models import (
+    Candidate,
+    CrossValidator,
+    CVResult,
+    baseline_candidates,
+    search_candidates,
+)
+from scoring.report import write_report
+from warehouse.settings import Settings
+
+DEFAULT_SEARCH_ITERATIONS = 4
+SHAP_SAMPLE_ROWS = 10_000
+"""Global importance is the mean |SHAP| over at most this many training rows (seeded sample)."""
+COST_TOLERANCE = 1e-9
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called with (description, steps done, steps planned) as training advances."""
+
+
+@dataclass
+class Evaluation:
+    """A candidate's out-of-fold predictions scored: cost curve, threshold and metrics."""
+
+    result: CVResult
+    curve: CostCurve
+    metrics: dict[str, float]
+
+    @property
+    def name(self) -> str:
+        """The candidate's name."""
+        return self.result.candidate.name
+
+    @property
+    def cost(self) -> float:
+        """Out-of-fold cost per client at the candidate's own best threshold."""
+        return self.metrics["cost_per_client"]
+
+    @property
+    def auc(self) -> float:
+        """Out-of-fold AUC."""
+        return self.metrics["auc"]
+
+    def rank(self) -> tuple[float, float]:
+        """Sort key: lower cost first, then higher AUC."""
+        return (round(self.cost, 12), -self.auc)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the champion alias moved to the new version, and why."""
+
+    promoted: bool
+    reason: str
+    previous_version: int | None = None
+    previous_cost: float | None = None
+
+
+@dataclass
+class TrainingSummary:
+    """What a training run did: candidates compared, model registered, champion decision, report."""
+
+    run_id: str
+    data: dict[str, Any]
+    evaluations: list[Evaluation]
+    chosen: Evaluation
+    version: int
+    decision: Decision
+    report_path: Path
+    importance: dict[str, float]
+    booster: lgb.Booster | None = None
+    seconds: float = 0.0
+    plot_paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        """The registered decision threshold."""
+        return self.chosen.curve.best_threshold
+
+    def as_table(self) -> Table:
+        """The comparison of candidates as a rich table."""
+        table = Table(
+            title=f"Training run {self.run_id}: {self.data['rows']:,} clients, "
+            f"{self.data['features']} features, {self.seconds:.0f} s"
+        )
+        for column in (
+            "candidate",
+            "imbalance",
+            "AUC",
+            "Gini",
+            "KS",
+            "cost/client",
+            "at 0.5",
+            "threshold",
+            "s",
+        ):
+            table.add_column(column, justify="left" if column in ("candidate", "imbalance") else "right")
+        for ev in self.evaluations:
+            style = "bold green" if ev is self.chosen else None
+            m = ev.metrics
+            table.add_row(
+                ev.name,
+                ev.result.candidate.imbalance,
+                f"{m['auc']:.4f}",
+                f"{m['gini']:.4f}",
+                f"{m['ks']:.4f}",
+                f"{m['cost_per_client']:.4f}",
+                f"{m['cost_per_client_at_0_5']:.4f}",
+                f"{m['threshold']:.4f}",
+                f"{ev.result.seconds:.1f}",
+                style=style,
+            )
+        return table
+
+
+def train(
+    settings: Settings,
+    *,
+    search_iterations: int = DEFAULT_SEARCH_ITERATIONS,
+    promote: bool = False,
+    progress: ProgressCallback | None = None,
+) -> TrainingSummary:
+    """Cross-validate the candidates, register the best LightGBM and decide whether it becomes champion."""
+    started = time.perf_counter()
+    data = load_training_data(settings)
+    weights = CostWeights.from_settings(settings)
+    steps = _Steps(progress, settings.cv_folds * (len(baseline_candidates()) + search_iterations) + 2)
+    validator = CrossValidator(data, settings.cv_folds, settings.seed)
+
+    evaluations = [_evaluate(validator, c, weights, steps) for c in baseline_candidates()]
+    imbalance = min((e for e in evaluations if e.result.candidate.is_lightgbm), key=Evaluation.rank)
+    for candidate in search_candidates(
+        search_iterations, imbalance.result.candidate.imbalance, settings.seed
+    ):
+        evaluations.append(_evaluate(validator, candidate, weights, steps))
+    chosen = min((e for e in evaluations if e.result.candidate.is_lightgbm), key=Evaluation.rank)
+
+    steps.advance(f"refitting {chosen.name} on all {data.n_rows:,} clients")
+    booster = validator.fit_final(chosen.result.candidate, chosen.result.n_iterations)
+    importance = shap_importance(booster, data, settings.seed)
+
+    client = registry.connect(settings)
+    with mlflow.start_run(
+        experiment_id=registry.experiment_id(settings, client), run_name=f"train-{data.data_hash[:8]}"
+    ) as run:
+        for ev in evaluations:
+            _log_candidate(ev)
+        metadata = _metadata(settings, data, chosen)
+        _log_parent(settings, data, chosen, search_iterations, evaluations)
+        version = _log_and_register(client, settings, booster, data, metadata, run.info.run_id)
+        steps.advance("comparing with the current champion")
+        decision = _decide(client, settings, validator, chosen, version, promote, steps)
+        client.set_model_version_tag(settings.model_name, str(version), "champion_decision", decision.reason)
+        mlflow.set_tag("champion_decision", decision.reason)
+        mlflow.log_metric("promoted", int(decision.promoted))
+        summary = TrainingSummary(
+            run.info.run_id,
+            _data_facts(data),
+            evaluations,
+            chosen,
+            version,
+            decision,
+            Path(),
+            importance,
+            booster,
+        )
+        summary.seconds = time.perf_counter() - started
+        with tempfile.TemporaryDirectory() as scratch:
+            summary.plot_paths = _draw_plots(Path(scratch), data, summary)
+            mlflow.log_artifacts(scratch, "plots")
+            summary.report_path = write_report(settings, summary)
+        mlflow.log_artifact(str(summary.report_path), "report")
+    return summary
+
+
+def evaluate_oof(y: np.ndarray, result: CVResult, weights: CostWeights) -> Evaluation:
+    """Score out-of-fold predictions: the cost-minimising threshold and the metrics at it."""
+    curve = cost_curve(y, result.oof, weights)
+    return Evaluation(result, curve, classification_metrics(y, result.oof, curve.best_threshold, weights))
+
+
+def shap_importance(booster: lgb.Booster, data: TrainingData, seed: int) -> dict[str, float]:
+    """Mean |SHAP| per feature (exact TreeSHAP) over a seeded sample of training rows, largest first."""
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(data.n_rows, size=min(SHAP_SAMPLE_ROWS, data.n_rows), replace=False))
+    contributions = booster.predict(data.X[rows], pred_contrib=True)[:, :-1]
+    mean_abs = np.abs(contributions).mean(axis=0)
+    order = np.argsort(-mean_abs, kind="stable")
+    return {data.features[i]: float(mean_abs[i]) for i in order}
+
+
+def decide_promotion(
+    challenger_cost: float,
+    challenger_auc: float,
+    previous_cost: float | None,
+    previous_auc: float | None,
+    forced: bool,
+) -> tuple[bool, str]:
+    """The champion rule: promote when forced, when there is no champion, or when strictly cheaper.
+
+    Costs are per client on the same folds of the same data; an equal cost promotes only with a higher AUC.
+    """
+    if forced:
+        return True, "promotion forced (--promote)"
+    if previous_cost is None or previous_auc is None:
+        return True, "no champion yet"
+    if challenger_cost < previous_cost - COST_TOLERANCE:
+        return True, f"cheaper: {challenger_cost:.4f} < {previous_cost:.4f} per client"
+    if abs(challenger_cost - previous_cost) <= COST_TOLERANCE and challenger_auc > previous_auc + 1e-9:
+        return True, f"same cost {challenger_cost:.4f}, higher AUC {challenger_auc:.4f} > {previous_auc:.4f}"
+    return False, f"not better: cost {challenger_cost:.4f} vs champion's {previous_cost:.4f} per client"
+
+
+def champion_score(
+    metadata: dict[str, Any],
+    settings: Settings,
+    data: TrainingData,
+    validator: CrossValidator,
+    on_fold: Callable[[], None] | None = None,
+) -> tuple[float, float, str]:
+    """The current champion's out-of-fold (cost per client, AUC) on this run's folds, and how it was obtained.
+
+    Same data hash, folds, seed and cost weights: its stored OOF metrics are exactly comparable.
+    Otherwise its recipe (model kind, imbalance strategy, hyperparameters) is cross-validated again
+    on this run's folds, so both are judged on the same clients with the same costs.
+    """
+    if stored_metrics_comparable(metadata, settings, data):
+        return float(metadata["oof_cost_per_client"]), float(metadata["oof_auc"]), "stored OOF metrics"
+    recipe = metadata["recipe"]
+    candidate = Candidate(f"champion_{recipe['name']}", recipe["kind"], recipe["imbalance"], recipe["params"])
+    ev = evaluate_oof(data.y, validator.run(candidate, on_fold), CostWeights.from_settings(settings))
+    return ev.cost, ev.auc, "recipe retrained on this run's folds"
+
+
+def stored_metrics_comparable(metadata: dict[str, Any], settings: Settings, data: TrainingData) -> bool:
+    """Whether a version's stored OOF metrics came from this data, folds, seed and cost weights."""
+    return (
+        metadata.get("data_hash") == data.data_hash
+        and int(metadata.get("cv_folds", -1)) == settings.cv_folds
+        and int(metadata.get("cv_seed", -1)) == settings.seed
+        and float(metadata.get("cost_false_negative", -1)) == settings.cost_false_negative
+        and float(metadata.get("cost_false_positive", -1)) == settings.cost_false_positive
+    )
+
+
+def _evaluate(
+    validator: CrossValidator, candidate: Candidate, weights: CostWeights, steps: _Steps
+) -> Evaluation:
+    """Cross-validate one candidate, advancing the progress fold by fold."""
+    return evaluate_oof(
+        validator.data.y, validator.run(candidate, lambda: steps.advance(candidate.name)), weights
+    )
+
+
+def _decide(
+    client: MlflowClient,
+    settings: Settings,
+    validator: CrossValidator,
+    chosen: Evaluation,
+    version: int,
+    promote: bool,
+    steps: _Steps,
+) -> Decision:
+    """Apply the champion rule and move the alias if it says so."""
+    current = registry.champion_version(client, settings)
+    previous_cost = previous_auc = None
+    how = ""
+    if current is not None and not promote:
+        metadata = registry.version_metadata(client, current)
+        if "recipe" in metadata:
+            if not stored_metrics_comparable(metadata, settings, validator.data):
+                steps.extend(settings.cv_folds)
+            previous_cost, previous_auc, how = champion_score(
+                metadata,
+                settings,
+                validator.data,
+                validator,
+                lambda: steps.advance("re-evaluating the champion"),
+            )
+    promoted, reason = decide_promotion(chosen.cost, chosen.auc, previous_cost, previous_auc, promote)
+    if current is not None and how:
+        reason = f"{reason} (champion v{current.version}: {how})"
+    elif current is not None and not promote:
+        reason = f"champion v{current.version} was not registered by training and cannot be compared"
+    if promoted:
+        registry.set_champion(client, settings, version)
+    return Decision(promoted, reason, int(current.version) if current else None, previous_cost)
+
+
+def _metadata(settings: Settings, data: TrainingData, chosen: Evaluation) -> dict[str, Any]:
+    """What the registered version carries: features, threshold, costs, data hash, recipe, OOF metrics."""
+    candidate = chosen.result.candidate
+    return {
+        "features": data.features,
+        "threshold": chosen.curve.best_threshold,
+        "cost_false_negative": settings.cost_false_negative,
+        "cost_false_positive": settings.cost_false_positive,
+        "data_hash": data.data_hash,
+        "training_rows": data.n_rows,
+        "n_features": len(data.features),
+        "cv_folds": settings.cv_folds,
+        "cv_seed": settings.seed,
+        "oof_auc": chosen.auc,
+        "oof_cost_per_client": chosen.cost,
+        "candidate": candidate.name,
+        "log_odds_offset": log_odds_offset(candidate, data.y),
+        "recipe": {**asdict(candidate), "n_iterations": chosen.result.n_iterations},
+    }
+
+
+def log_odds_offset(candidate: Candidate, y: np.ndarray) -> float:
+    """How far reweighting or undersampling lifted the model's log-odds above the training default rate.
+
+    Both multiply the defaulters' odds by n_good/n_bad; subtracting this offset from the raw score
+    gives probabilities on the scale of the real default rate (the decision threshold does not need it).
+    """
+    if candidate.imbalance == "none":
+        return 0.0
+    return math.log(float(np.sum(y == 0)) / float(np.sum(y == 1)))
+
+
+def _log_candidate(ev: Evaluation) -> None:
+    """One nested MLflow run per candidate: its recipe and out-of-fold metrics."""
+    candidate = ev.result.candidate
+    parent = mlflow.active_run()
+    with mlflow.start_run(run_name=candidate.name, nested=True, experiment_id=parent.info.experiment_id):
+        params: dict[str, Any] = {"kind": candidate.kind, "imbalance": candidate.imbalance}
+        if candidate.is_lightgbm:
+            params |= {
+                **candidate.lgb_params(0),
+                "mean_best_iteration": ev.result.n_iterations,
+                "best_iterations": ev.result.best_iterations,
+            }
+            params.pop("seed")
+        mlflow.log_params(params)
+        mlflow.log_metrics({**ev.metrics, "cv_seconds": ev.result.seconds})
+
+
+def _log_parent(
+    settings: Settings,
+    data: TrainingData,
+    chosen: Evaluation,
+    search_iterations: int,
+    evaluations: list[Evaluation],
+) -> None:
+    """The parent run: validation settings, data facts, the chosen candidate's metrics, OOF predictions."""
+    mlflow.log_params(
+        {
+            "cv_folds": settings.cv_folds,
+            "seed": settings.seed,
+            "search_iterations": search_iterations,
+            "cost_false_negative": settings.cost_false_negative,
+            "cost_false_positive": settings.cost_false_positive,
+            "chosen": chosen.name,
+            **_data_facts(data),
+        }
+    )
+    mlflow.log_metrics({f"oof_{key}": value for key, value in chosen.metrics.items()})
+    oof = pd.DataFrame(
+        {"SK_ID_CURR": data.ids, "TARGET": data.y} | {ev.name: ev.result.oof for ev in evaluations}
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "oof_predictions.parquet"
+        oof.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path))
+
+
+def _log_and_register(
+    client: MlflowClient,
+    settings: Settings,
+    booster: lgb.Booster,
+    data: TrainingData,
+    metadata: dict[str, Any],
+    run_id: str,
+) -> int:
+    """Log the booster (explicit requirements, signature, metadata) and register it as a new version."""
+    sample = data.frame(slice(0, 20))
+    info = mlflow.lightgbm.log_model(
+        booster,
+        name="model",
+        metadata=metadata,
+        signature=infer_signature(sample, booster.predict(sample.to_numpy())),
+        pip_requirements=[
+            f"lightgbm=={lgb.__version__}",
+            f"numpy=={np.__version__}",
+            f"pandas=={pd.__version__}",
+            f"scikit-learn=={sklearn.__version__}",
+        ],
+    )
+    mlflow.log_text(registry.metadata_json(metadata), "model_metadata.json")
+    return int(registry.register(client, settings, info.model_uri, run_id, metadata).version)
+
+
+def _data_facts(data: TrainingData) -> dict[str, Any]:
+    """Rows, features, default rate and hash of the training data."""
+    return {
+        "rows": data.n_rows,
+        "features": len(data.features),
+        "default_rate": round(data.default_rate, 6),
+        "data_hash": data.data_hash,
+    }
+
+
+def _draw_plots(folder: Path, data: TrainingData, summary: TrainingSummary) -> dict[str, Path]:
+    """Draw the report's figures into a folder and return their paths by name."""
+    chosen = summary.chosen
+    shown = {
+        ev.name: ev.result.oof
+        for ev in summary.evaluations
+        if ev is chosen or not ev.name.startswith("lightgbm_search")
+    }
+    p = chosen.result.oof
+    figures = {
+        "roc": plots.roc_plot(data.y, shown),
+        "precision_recall": plots.pr_plot(data.y, shown),
+        "calibration": plots.calibration_plot(data.y, p),
+        "cost_vs_threshold": plots.cost_plot(chosen.curve, chosen.metrics["cost_per_client_at_0_5"]),
+        "score_distribution": plots.score_distribution_plot(data.y, p, chosen.curve.best_threshold),
+        "importance": plots.importance_plot(summary.importance),
+    }
+    return {name: plots.save(fig, folder / f"{name}.png") for name, fig in figures.items()}
+
+
+class _Steps:
+    """Counts progress steps and reports them to an optional callback."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.done = 0
+
+    def extend(self, extra: int) -> None:
+        """Plan more steps than first expected."""
+        self.total += extra
+
+    def advance(self, description: str) -> None:
+        """Mark one step done."""
+        self.done += 1
+        if self.callback is not None:
+            self.callback(description, self.done, self.total)

@@ -1,0 +1,248 @@
+"""Training: exact cost threshold, deterministic CV, behaviour of the model, registry and champion rule."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from scoring import registry
+from scoring.data import FeatureStoreError, TrainingData, load_training_data
+from scoring.metrics import CostWeights, cost_curve, cost_per_client
+from scoring.models import Candidate, CrossValidator, baseline_candidates
+from scoring.train import TrainingSummary, champion_score, decide_promotion, train
+from warehouse.features import FEATURES_TABLE
+from warehouse.settings import Settings
+
+FOLDS = 3
+SEARCH = 1
+WEIGHTS = CostWeights(false_negative=10.0, false_positive=1.0)
+QUICK = {"learning_rate": 0.3, "num_leaves": 7}
+"""LightGBM parameters that converge in a few rounds, for tests that only need some model."""
+
+
+@pytest.fixture(scope="module")
+def store(feature_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The shared feature store with this module's own MLflow store and reports folder, 3 folds."""
+    home = tmp_path_factory.mktemp("train")
+    return feature_warehouse.replace(mlflow_dir=home / "mlflow", reports_dir=home / "reports", cv_folds=FOLDS)
+
+
+@pytest.fixture(scope="module")
+def data(store: Settings) -> TrainingData:
+    """The training split of the feature store."""
+    return load_training_data(store)
+
+
+@pytest.fixture(scope="module")
+def trained(store: Settings) -> TrainingSummary:
+    """One training run into an empty registry (its version becomes champion)."""
+    return train(store, search_iterations=SEARCH)
+
+
+def test_threshold_minimises_cost_on_a_hand_worked_example() -> None:
+    # Refuse when p >= t. Costs (FN=10, FP=1) by threshold, worked by hand:
+    # t=0.1 refuses all: 3 good refused -> 3;  t=0.2: goods 0.2, 0.4 refused -> 2;  t=0.3: good 0.4 -> 1;
+    # t=0.4: good 0.4 refused + bad 0.3 accepted -> 11;  t=0.6 -> 10;  t=0.8 -> 20;  accept all -> 30.
+    y = np.array([0, 0, 1, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.8])
+    curve = cost_curve(y, p, WEIGHTS)
+    assert curve.costs.tolist() == [3, 2, 1, 11, 10, 20, 30]
+    assert curve.best_threshold == 0.3
+    assert curve.best_cost_per_client == pytest.approx(1 / 6)
+
+
+def test_threshold_handles_tied_probabilities() -> None:
+    # A good and a bad client share p=0.5: refusing at 0.5 refuses both (FP 1), at 0.9 accepts both (FN 1).
+    y = np.array([0, 1, 0, 1])
+    p = np.array([0.2, 0.5, 0.5, 0.9])
+    curve = cost_curve(y, p, WEIGHTS)
+    assert curve.costs.tolist() == [2, 1, 10, 20]
+    assert curve.best_threshold == 0.5
+
+
+def test_cost_curve_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(500) < 0.1).astype(int)
+    p = np.round(rng.random(500), 2)  # many ties
+    curve = cost_curve(y, p, WEIGHTS)
+    brute = [cost_per_client(y, p, t, WEIGHTS) * len(y) for t in curve.thresholds]
+    np.testing.assert_allclose(curve.costs, brute)
+    assert curve.costs[curve.best_index] == min(
+        cost_per_client(y, p, t, WEIGHTS) * len(y) for t in np.unique(p)
+    )
+
+
+def test_cross_validation_is_deterministic_with_a_seed(data: TrainingData) -> None:
+    candidate = Candidate("lgb", "lightgbm", "class_weight", QUICK)
+    first = CrossValidator(data, FOLDS, seed=11).run(candidate)
+    again = CrossValidator(data, FOLDS, seed=11).run(candidate)
+    other = CrossValidator(data, FOLDS, seed=12).run(candidate)
+    np.testing.assert_array_equal(first.oof, again.oof)
+    assert first.best_iterations == again.best_iterations
+    assert not np.array_equal(first.oof, other.oof)
+
+
+def test_training_compares_candidates_on_the_same_folds(trained: TrainingSummary, data: TrainingData) -> None:
+    names = [ev.name for ev in trained.evaluations]
+    assert names[:5] == [c.name for c in baseline_candidates()]
+    assert len(names) == 5 + SEARCH
+    assert trained.chosen.result.candidate.is_lightgbm
+    by_name = {ev.name: ev for ev in trained.evaluations}
+    assert by_name["dummy_prior"].auc == pytest.approx(0.5, abs=0.02)
+    assert trained.chosen.auc > by_name["dummy_prior"].auc + 0.1
+    # The chosen threshold is the cheapest on the chosen model's OOF predictions, 0.5 included.
+    assert trained.chosen.cost <= trained.chosen.metrics["cost_per_client_at_0_5"]
+    assert trained.chosen.cost == pytest.approx(
+        cost_per_client(data.y, trained.chosen.result.oof, trained.threshold, WEIGHTS)
+    )
+
+
+def test_more_days_past_due_raises_the_risk(
+    trained: TrainingSummary, store: Settings, data: TrainingData
+) -> None:
+    champion = registry.load_champion(store)
+    dpd = [i for i, name in enumerate(data.features) if "DPD" in name]
+    assert dpd, "the feature store should have days-past-due features"
+    clients = np.flatnonzero(data.y == 0)[:300]
+    before = champion.model.predict(data.X[clients])
+    worse = data.X[clients].copy()
+    worse[:, dpd] = np.nanpercentile(data.X[:, dpd], 99, axis=0) + 30
+    after = champion.model.predict(worse)
+    assert after.mean() > before.mean() * 1.2
+    assert np.mean(after >= before) > 0.9
+
+
+def test_an_irrelevant_noise_column_barely_changes_predictions(data: TrainingData) -> None:
+    noise = np.random.default_rng(5).normal(size=(data.n_rows, 1))
+    noisy = dataclasses.replace(data, X=np.hstack([data.X, noise]), features=[*data.features, "NOISE"])
+    # Fixed rounds, no row or column sampling: the noise column is the only difference between the fits.
+    candidate = Candidate("lgb", "lightgbm", "none", {"feature_fraction": 1.0, "bagging_freq": 0})
+    plain = CrossValidator(data, FOLDS, seed=3).fit_final(candidate, 60).predict(data.X)
+    model = CrossValidator(noisy, FOLDS, seed=3).fit_final(candidate, 60)
+    with_noise = model.predict(noisy.X)
+    assert np.corrcoef(plain, with_noise)[0, 1] > 0.95
+    assert np.median(np.abs(plain - with_noise)) < 0.01
+    contributions = np.abs(model.predict(noisy.X, pred_contrib=True)[:, :-1]).mean(axis=0)
+    assert contributions[-1] < 0.05 * contributions.sum()
+
+
+def test_registry_round_trip(trained: TrainingSummary, store: Settings, data: TrainingData) -> None:
+    champion = registry.load_champion(store)
+    assert champion is not None
+    assert champion.version == trained.version
+    assert champion.features == data.features
+    assert champion.threshold == trained.threshold
+    assert champion.run_id == trained.run_id
+    assert champion.data_hash == data.data_hash
+    np.testing.assert_allclose(champion.predict_proba(data.frame()), trained.booster.predict(data.X))
+    version = registry.connect(store).get_model_version(store.model_name, str(trained.version))
+    assert version.tags["data_hash"] == data.data_hash
+    assert float(version.tags["threshold"]) == trained.threshold
+    assert float(version.tags["cost_false_negative"]) == store.cost_false_negative
+    assert registry.load_version(store, trained.version).features == data.features
+
+
+def test_load_champion_is_none_when_nothing_is_registered(trained: TrainingSummary, store: Settings) -> None:
+    assert registry.load_champion(store.replace(model_name="never_trained")) is None
+
+
+def test_champion_moves_only_when_better_or_forced(trained: TrainingSummary, store: Settings) -> None:
+    client = registry.connect(store)
+    # Same data, folds and seed, a subset of the champion's candidates: it cannot be cheaper.
+    same = train(store, search_iterations=0)
+    assert same.chosen.cost >= trained.chosen.cost
+    assert not same.decision.promoted
+    assert "stored OOF metrics" in same.decision.reason
+    assert int(registry.champion_version(client, store).version) == trained.version
+    forced = train(store, search_iterations=0, promote=True)
+    assert forced.decision.promoted
+    assert int(registry.champion_version(client, store).version) == forced.version
+
+
+def test_promotion_rule() -> None:
+    assert decide_promotion(0.5, 0.7, None, None, forced=False)[0]
+    assert decide_promotion(0.49, 0.7, 0.5, 0.8, forced=False)[0]
+    assert not decide_promotion(0.51, 0.9, 0.5, 0.7, forced=False)[0]
+    assert not decide_promotion(0.5, 0.7, 0.5, 0.7, forced=False)[0]
+    assert decide_promotion(0.5, 0.71, 0.5, 0.7, forced=False)[0]
+    assert decide_promotion(0.9, 0.5, 0.5, 0.7, forced=True)[0]
+
+
+def test_champion_on_other_data_is_retrained_on_the_new_folds(
+    trained: TrainingSummary, store: Settings, data: TrainingData
+) -> None:
+    metadata = registry.load_version(store, trained.version).metadata
+    validator = CrossValidator(data, FOLDS, store.seed)
+    cost, auc, how = champion_score({**metadata, "data_hash": "other data"}, store, data, validator)
+    recipe = metadata["recipe"]
+    direct = validator.run(Candidate("x", recipe["kind"], recipe["imbalance"], recipe["params"]))
+    assert how.startswith("recipe retrained")
+    assert cost == pytest.approx(cost_curve(data.y, direct.oof, WEIGHTS).best_cost_per_client)
+    assert cost == pytest.approx(trained.chosen.cost)  # same recipe, data, folds and seed as when trained
+
+
+def test_report_and_plots_are_logged(trained: TrainingSummary, store: Settings) -> None:
+    client = registry.connect(store)
+    top = {a.path for a in client.list_artifacts(trained.run_id)}
+    assert {"plots", "report", "model_metadata.json", "oof_predictions.parquet"} <= top
+    plots = {a.path for a in client.list_artifacts(trained.run_id, "plots")}
+    expected = {
+        "roc",
+        "precision_recall",
+        "calibration",
+        "cost_vs_threshold",
+        "score_distribution",
+        "importance",
+    }
+    assert plots == {f"plots/{name}.png" for name in expected}
+    assert trained.report_path.parent == store.reports_dir
+    html = trained.report_path.read_text()
+    for section in (
+        "Validation scheme",
+        "Class imbalance handling",
+        "Business cost",
+        "Global feature importance",
+    ):
+        assert section in html
+    assert html.count("data:image/png;base64,") == len(expected)
+    assert f"{trained.threshold:.4f}" in html
+    experiment = client.get_experiment_by_name(registry.EXPERIMENT_NAME)
+    assert experiment.artifact_location == (store.mlflow_dir / "artifacts").as_uri()
+    children = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{trained.run_id}'",
+    )
+    assert {run.info.run_name for run in children} >= {ev.name for ev in trained.evaluations}
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (
+            "ALTER TABLE features.client_features ADD COLUMN NAME_TEXT VARCHAR",
+            "non-numeric feature columns: NAME_TEXT",
+        ),
+        ("UPDATE features.client_features SET TARGET = NULL WHERE SK_ID_CURR = 1", "SK_ID_CURR [1]"),
+        (
+            "UPDATE features.client_features SET F1 = 'inf'::DOUBLE WHERE SK_ID_CURR = 2",
+            "F1 in 1 rows (SK_ID_CURR [2])",
+        ),
+        ("DROP TABLE features.client_features", "does not exist"),
+    ],
+)
+def test_bad_feature_store_is_rejected_with_a_clear_error(tmp_path: Path, sql: str, message: str) -> None:
+    settings = Settings(home=tmp_path)
+    settings.warehouse_path.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("CREATE SCHEMA features")
+        con.execute(f"""CREATE TABLE {FEATURES_TABLE} AS SELECT i AS SK_ID_CURR, i % 2 AS TARGET,
+                        'train' AS DATASET, 1 AS APPLICATION_LOAD_ID, hash(i) AS FEATURE_HASH,
+                        (i * 1.5)::DOUBLE AS F1 FROM range(1, 11) t(i)""")
+        con.execute(sql)
+    with pytest.raises(FeatureStoreError, match=re.escape(message)):
+        load_training_data(settings)
