@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 CLI    := $(BIN)/credit-scoring
 DEMO_CLIENTS ?= 20000
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint browser bench clean
 
 # uv resolves and installs the pinned set (requirements.lock) in seconds where pip takes minutes.
 $(STAMP): pyproject.toml requirements.lock
@@ -22,8 +22,14 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(CLI) demo --clients $(DEMO_CLIENTS)
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/pytest
+
+# The dashboard's real-browser test drives Debian's chromium (Playwright's own browser download cannot work offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium is not installed and could not be (not root?): the real-browser dashboard test will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,15 +1,23 @@
-"""Shared fixtures: isolated settings and a small generated data set, built once per test session."""
+"""Shared fixtures: isolated settings and the real pipeline on a small generated data set, built once per session.
+
+The chain is generate -> ingest -> dbt build -> train -> score + publish; each stage is a session fixture
+whose warehouse later stages (and tests that change things) copy before writing.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from warehouse.features import BuildResult
 from warehouse.settings import Settings
 
 SMALL_CLIENTS = 3000
 SMALL_SEED = 7
+TEST_FOLDS = 2
+"""Cross-validation folds for the shared champion: enough to exercise the machinery, cheap on 2 cores."""
 
 
 @pytest.fixture
@@ -26,3 +34,50 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("small_dataset")
     generate_dataset(out, SMALL_CLIENTS, seed=SMALL_SEED)
     return out
+
+
+def copy_home(settings: Settings, home: Path) -> Settings:
+    """A copy of a fixture's whole data folder (warehouse, MLflow store, reports) at `home`, with its settings."""
+    shutil.copytree(settings.home, home, dirs_exist_ok=True)
+    return settings.replace(home=home, **{
+        name: home / getattr(settings, name).relative_to(settings.home)
+        for name in ("warehouse_path", "serving_path", "data_dir", "inbox_dir", "reports_dir", "mlflow_dir",
+                     "processed_dir", "scheduler_db_path", "dashboard_users_file")
+    })
+
+
+@pytest.fixture(scope="session")
+def feature_build(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, BuildResult]:
+    """A warehouse holding the small data set's raw tables and its feature store, with what `dbt build` ran."""
+    from warehouse.features import build_features
+    from warehouse.ingest import ingest_folder
+
+    settings = Settings(home=tmp_path_factory.mktemp("feature_warehouse"), cv_folds=TEST_FOLDS)
+    assert ingest_folder(small_dataset, settings, progress=False).committed
+    return settings, build_features(settings)
+
+
+@pytest.fixture(scope="session")
+def feature_warehouse(feature_build: tuple[Settings, BuildResult]) -> Settings:
+    """Settings whose warehouse holds the small data set's raw tables and its dbt-built feature store."""
+    return feature_build[0]
+
+
+@pytest.fixture(scope="session")
+def champion_warehouse(feature_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A copy of the feature warehouse with a model trained, registered in MLflow and aliased champion."""
+    from scoring.train import train
+
+    settings = copy_home(feature_warehouse, tmp_path_factory.mktemp("champion_warehouse"))
+    train(settings, search_iterations=0)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def served_warehouse(champion_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A copy of the champion warehouse whose test clients are scored, explained and published for readers."""
+    from scoring.score import score
+
+    settings = copy_home(champion_warehouse, tmp_path_factory.mktemp("served_warehouse"))
+    score(settings, mode="all")
+    return settings

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import copy_home
 from warehouse import dbt_codegen, feature_docs
 from warehouse.features import (
     FEATURES_TABLE,
@@ -31,11 +32,9 @@ BATCH_APPLICATIONS = 40
 
 
 @pytest.fixture(scope="module")
-def built(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, BuildResult]:
-    """A warehouse ingested from the small data set and built once by `dbt build` (models and tests)."""
-    settings = Settings(home=tmp_path_factory.mktemp("features"))
-    ingest_folder(small_dataset, settings, progress=False)
-    return settings, build_features(settings)
+def built(feature_build: tuple[Settings, BuildResult]) -> tuple[Settings, BuildResult]:
+    """The session's warehouse ingested from the small data set and built once by `dbt build` (models and tests)."""
+    return feature_build
 
 
 @pytest.fixture(scope="module")
@@ -202,10 +201,10 @@ def test_nightly_batch_builds_only_its_clients_and_equals_a_full_rebuild(
         built: tuple[Settings, BuildResult], tmp_path: Path) -> None:
     """`credit-scoring build` (run from another directory) after a batch rebuilds only the batch's clients;
     the features then equal a --full-refresh rebuild; and nothing holds the warehouse file afterwards.
-    Last in the file: it appends a batch to the shared warehouse (reusing it keeps dbt's partial parsing)."""
+    It works on a copy: the shared warehouse stays as other test files expect it."""
     from warehouse.generate import generate_batch
 
-    settings = built[0]
+    settings = copy_home(built[0], tmp_path / "home")
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         before = con.execute(f"select count(*) from {FEATURES_TABLE}").fetchone()[0]
     batch = tmp_path / "batch"
