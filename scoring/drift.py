@@ -89,7 +89,8 @@ COMMENT ON COLUMN monitoring.psi.variable IS 'A feature, or ''score'' (the proba
 COMMENT ON COLUMN monitoring.psi.band IS 'stable (< 0.1), watch (0.1 to 0.25) or act (> 0.25).';
 COMMENT ON TABLE monitoring.alerts IS 'Drift alerts: one row per threshold a check exceeded.';
 COMMENT ON COLUMN monitoring.alerts.kind IS
-    'drift_share (share of drifted features > drift_share_threshold) or score_psi (> score_psi_threshold).';
+    'drift_share (share of drifted features > drift_share_threshold), score_psi (> score_psi_threshold) or '
+    'feature_psi (a top feature''s PSI > feature_psi_threshold).';
 COMMENT ON COLUMN monitoring.alerts.value IS 'The measured value.';
 COMMENT ON COLUMN monitoring.alerts.threshold IS 'The setting it exceeded.';
 COMMENT ON COLUMN monitoring.alerts.message IS 'What happened, in words.';
@@ -294,6 +295,13 @@ def _with_alerts(result: DriftResult, settings: Settings) -> DriftResult:
         alerts.append(Alert("score_psi", result.score_psi, settings.score_psi_threshold,
                             f"score PSI {result.score_psi:.3f} > {settings.score_psi_threshold}: predicted "
                             f"default probabilities unlike those of the {result.score_reference}"))
+    shifted = sorted(((value, name) for name, value in result.psi.items()
+                      if name != SCORE_COLUMN and value > settings.feature_psi_threshold), reverse=True)
+    if shifted:
+        listed = ", ".join(f"{name} {value:.3f}" for value, name in shifted)
+        alerts.append(Alert("feature_psi", shifted[0][0], settings.feature_psi_threshold,
+                            f"{len(shifted)} top feature(s) in the 'act' PSI band "
+                            f"(> {settings.feature_psi_threshold}): {listed}"))
     return DriftResult(**{**result.__dict__, "alerts": alerts})
 
 

@@ -71,7 +71,7 @@ def test_compare_flags_a_shifted_population(settings: Settings) -> None:
     verdicts = {c.feature: c.drifted for c in result.columns}
     assert verdicts == {"income": True, "age": True, "flag": False, "rate": False, SCORE_COLUMN: True}
     assert result.drift_share == 0.5 and psi_band(result.score_psi) == "act"
-    assert {a.kind for a in result.alerts} == {"drift_share", "score_psi"}
+    assert {a.kind for a in result.alerts} == {"drift_share", "score_psi", "feature_psi"}
     assert result.report_path.is_file() and result.report_path.parent == settings.reports_dir
 
 
@@ -104,7 +104,7 @@ def test_store_replaces_a_runs_rows(settings: Settings) -> None:
         bands = dict(con.execute("SELECT variable, band FROM monitoring.psi WHERE run_id = 9").fetchall())
         comment = con.execute("SELECT comment FROM duckdb_tables() WHERE schema_name = 'monitoring' "
                               "AND table_name = 'psi'").fetchone()[0]
-    assert counts == [1, 5, 5, 2]
+    assert counts == [1, 5, 5, 3]  # alerts: drift share, score PSI, feature PSI
     assert bands[SCORE_COLUMN] == "act" and bands["flag"] == "stable"
     assert "reference-decile bins" in comment
 

@@ -50,9 +50,27 @@ class Settings:
     cost_false_positive: float = 1.0
     """Cost of refusing a client who would have repaid."""
     model_name: str = "credit_default"
-    drift_share_threshold: float = 0.3
+    drift_share_threshold: float = 0.2
     """Share of drifted features above which monitoring raises an alert."""
     score_psi_threshold: float = 0.25
+    """Population stability index of the score above which monitoring raises an alert (0.25 = the "act" band)."""
+    feature_psi_threshold: float = 0.25
+    """PSI of any watched top feature above which monitoring raises an alert (the "act" band)."""
+    drift_sample_rows: int = 5000
+    """Most rows per side (reference, current) a drift check compares: bounds its time and memory."""
+    drift_top_features: int = 15
+    """Drift watches the champion's most important features (and the score), this many."""
+    processed_dir: Path = Path("warehouse/processed")
+    """Nightly batches move here (one folder per date) once scored, so none is scored twice."""
+    nightly_cron: str = "0 2 * * *"
+    """When `schedule` runs the nightly job: a crontab line (minute hour day month weekday), local time."""
+    nightly_misfire_grace_s: int = 20 * 3600
+    """A nightly run missed (machine off) still starts if the scheduler is back within this many seconds."""
+    scheduler_db_path: Path = Path("warehouse/scheduler.sqlite")
+    """The scheduler's persistent job store (SQLite)."""
+    dashboard_users_file: Path = Path("warehouse/dashboard_users.toml")
+    """Dashboard sign-in accounts with scrypt-hashed passwords (never committed: see .gitignore)."""
+    dashboard_port: int = 8501
 
     def __post_init__(self) -> None:
         for f in fields(self):
