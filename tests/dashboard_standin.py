@@ -1,7 +1,9 @@
-"""TEMPORARY until conftest provides it: a stand-in serving database with the published layout.
+"""A hand-built serving database with the published layout and known edge cases.
 
-The dashboard's tests use it until the lead's `served_warehouse` fixture publishes one with the real pipeline.
-It is a module of its own (light imports) so that a separate process can publish it in a loop.
+The dashboard's edge-case tests need clients the pipeline does not reliably produce (one without any history,
+one never scored, two nights of runs, published labels that override the fallback); the pages are also tested on
+the real pipeline's output (`served_warehouse` in conftest). A module of its own (light imports) so that a separate
+process can publish it in a loop.
 """
 
 from __future__ import annotations

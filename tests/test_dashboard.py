@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
@@ -23,7 +24,7 @@ from typer.testing import CliRunner
 from dashboard import APP_PATH, auth, data
 from dashboard.labels import feature_label, format_value
 from dashboard.ui import USER_KEY as SIGNED_IN_KEY
-from tests.dashboard_standin import (  # TEMPORARY until conftest provides it
+from tests.dashboard_standin import (  # hand-built edge cases: a client without history, one unscored
     HISTORY_PREFIXES,
     NO_HISTORY_CLIENT,
     PUBLISHED_LABELS,
@@ -461,3 +462,34 @@ def test_real_browser_signs_in_and_shows_every_page(dashboard_server: str, tmp_p
     for shot in shots.iterdir():
         assert shot.stat().st_size > 20_000, f"{shot.name} looks blank"
         shutil.copy(shot, SHOTS_DIR / shot.name)
+
+
+# --- the same pages on what the real pipeline published --------------------------------------------------
+
+
+@pytest.fixture
+def pipeline_served(served_warehouse: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The serving file published by the real pipeline (generate, ingest, dbt, train, score), for the app."""
+    _use(served_warehouse, monkeypatch)
+    return served_warehouse
+
+
+def test_client_page_explains_a_decision_of_the_real_pipeline(pipeline_served: Settings) -> None:
+    with duckdb.connect(str(pipeline_served.serving_path), read_only=True) as con:
+        client = con.execute("SELECT SK_ID_CURR FROM scores.latest ORDER BY probability DESC LIMIT 1").fetchone()[0]
+    at = open_page("client", str(client))
+    row = data.client_decision(pipeline_served, at.selectbox[0].value)
+    assert at.selectbox[0].value == client and row is not None
+    gauge, waterfall = figures(at)[:2]
+    assert gauge["data"][0]["value"] == pytest.approx(100 * row["probability"])
+    bars = waterfall["data"][0]
+    assert bars["x"][0] + sum(bars["x"][1:-1]) == pytest.approx(100 * row["probability"])
+    assert ("Refused" if row["decision"] == "refuse" else "Accepted") in texts(at)
+
+
+@pytest.mark.parametrize("page", ["population", "portfolio", "model", "monitoring"])
+def test_every_page_renders_the_real_pipeline_output(pipeline_served: Settings, page: str) -> None:
+    with duckdb.connect(str(pipeline_served.serving_path), read_only=True) as con:
+        client = con.execute("SELECT min(SK_ID_CURR) FROM scores.latest").fetchone()[0]
+    at = open_page(page, str(client))
+    assert texts(at), f"the {page} page shows nothing"
