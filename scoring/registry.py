@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import lightgbm as lgb
@@ -19,6 +20,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from scoring.report import report_path
 from warehouse.settings import Settings
 
 CHAMPION_ALIAS = "champion"
@@ -50,6 +52,8 @@ class Champion:
     version: int
     run_id: str
     metadata: dict[str, Any]
+    registered_at: datetime | None = None
+    """When the version was registered (UTC)."""
 
     @property
     def booster(self) -> lgb.Booster:
@@ -72,6 +76,31 @@ class Champion:
         if missing:
             raise ValueError(f"Model version {self.version} needs the feature columns {missing[:10]}.")
         return self.model.predict(frame[self.features].to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def model_card(settings: Settings, champion: Champion) -> dict[str, Any]:
+    """One row of scores.model_card: how the version was made, from its registry metadata."""
+    meta = champion.metadata
+    recipe = meta.get("recipe", {})
+    metrics = meta.get("oof_metrics") or {
+        key: meta[f"oof_{key}"] for key in ("auc", "cost_per_client") if f"oof_{key}" in meta
+    }
+    return {
+        "model_name": settings.model_name,
+        "model_version": champion.version,
+        "run_id": champion.run_id,
+        "trained_at": champion.registered_at,
+        "train_rows": meta.get("training_rows"),
+        "features": len(champion.features),
+        "candidate": meta.get("candidate"),
+        "imbalance": recipe.get("imbalance"),
+        "metrics": json.dumps(metrics, sort_keys=True),
+        "threshold": champion.threshold,
+        "cost_false_negative": meta.get("cost_false_negative"),
+        "cost_false_positive": meta.get("cost_false_positive"),
+        "data_hash": meta.get("data_hash"),
+        "report_path": str(report_path(settings, champion.run_id)),
+    }
 
 
 def connect(settings: Settings) -> MlflowClient:
@@ -151,6 +180,7 @@ def _load(client: MlflowClient, version: ModelVersion) -> Champion:
         version=int(version.version),
         run_id=str(version.run_id),
         metadata=metadata,
+        registered_at=datetime.fromtimestamp(version.creation_timestamp / 1000, UTC).replace(tzinfo=None),
     )
 
 

@@ -41,9 +41,14 @@ METRIC_COLUMNS = (
 )
 
 
+def report_path(settings: Settings, run_id: str) -> Path:
+    """Where the methodology report of a training run is written."""
+    return settings.reports_dir / f"training_report_{run_id}.html"
+
+
 def write_report(settings: Settings, summary: TrainingSummary) -> Path:
     """Write the report under reports_dir and return its path."""
-    path = settings.reports_dir / f"training_report_{summary.run_id}.html"
+    path = report_path(settings, summary.run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(settings, summary), encoding="utf-8")
     return path

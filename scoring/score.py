@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import lightgbm as lgb
@@ -53,6 +54,8 @@ class Model:
     name: str
     version: int
     run_id: str
+    card: dict[str, Any] = field(default_factory=dict)
+    """Its row of scores.model_card (registry metadata); empty for a model that was never registered."""
 
     def used_features(self) -> np.ndarray:
         """Indices of the features the trees split on; the others contribute exactly 0 to every score."""
@@ -146,7 +149,7 @@ def score(
 
 def load_model(settings: Settings) -> Model:
     """The registered champion as a Model, or a clear error telling how to get one."""
-    from scoring.registry import load_champion  # the training side owns the registry
+    from scoring.registry import load_champion, model_card  # the training side owns the registry
 
     champion = load_champion(settings)
     if champion is None:
@@ -161,6 +164,7 @@ def load_model(settings: Settings) -> Model:
         name=settings.model_name,
         version=int(champion.version),
         run_id=str(champion.run_id),
+        card=model_card(settings, champion),
     )
 
 
@@ -188,6 +192,7 @@ def _run(
 ) -> None:
     """Score, explain and write every selected client, then refresh latest decisions and statistics."""
     _store_labels(con, settings, model.features)
+    _store_model_card(con, model)
     clients = _select_clients(con, model, summary.mode)
     total = clients.num_rows
     scored_at = st.utc_now()
@@ -215,6 +220,23 @@ def _store_labels(con: duckdb.DuckDBPyConnection, settings: Settings, features: 
         {"features": features},
     )
     _insert(con, st.FEATURE_LABELS, labels)
+
+
+def _store_model_card(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    """Write (or refresh) the model version's card; a model never registered gets what it knows of itself."""
+    known = {
+        "model_name": model.name,
+        "model_version": model.version,
+        "run_id": model.run_id,
+        "features": len(model.features),
+        "threshold": model.threshold,
+    }
+    card = {**known, **model.card}
+    con.execute(
+        f"DELETE FROM {st.MODEL_CARD.qualified} WHERE model_name = $name AND model_version = $version",
+        {"name": model.name, "version": model.version},
+    )
+    _insert(con, st.MODEL_CARD, pa.Table.from_pylist([{name: card.get(name) for name, _, _ in st.MODEL_CARD.columns}]))
 
 
 def _select_clients(con: duckdb.DuckDBPyConnection, model: Model, mode: str) -> pa.Table:

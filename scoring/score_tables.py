@@ -187,7 +187,43 @@ FEATURE_QUANTILES = TableDoc(
     ),
 )
 
-TABLES = (RUNS, PREDICTIONS, EXPLANATIONS, LATEST, FEATURE_LABELS, GLOBAL_IMPORTANCE, FEATURE_QUANTILES)
+MODEL_CARD = TableDoc(
+    "model_card",
+    "How each model version that has scored clients was made: one row per (model_name, model_version), "
+    "from its MLflow registry entry and training run; refreshed by every scoring run that uses it.",
+    (
+        ("model_name", "VARCHAR", "Registered MLflow model name."),
+        ("model_version", "BIGINT", "Registered MLflow model version."),
+        ("run_id", "VARCHAR", "MLflow run id of the training run (its parameters, metrics and plots)."),
+        ("trained_at", "TIMESTAMP", "When the version was registered (UTC)."),
+        ("train_rows", "BIGINT", "Labelled clients it was cross-validated and fitted on."),
+        ("features", "INTEGER", "Number of model features (columns of features.client_features)."),
+        ("candidate", "VARCHAR", "The winning recipe of the training run (e.g. lightgbm_search_02)."),
+        ("imbalance", "VARCHAR", "How class imbalance was handled: 'none', 'class_weight' or 'undersample'."),
+        (
+            "metrics",
+            "VARCHAR",
+            "Out-of-fold metrics at the threshold, as a JSON object (auc, gini, ks, pr_auc, brier, "
+            "cost_per_client, approval_rate, bad_rate_accepted, tp/fp/fn/tn...).",
+        ),
+        ("threshold", "DOUBLE", "Decision threshold: a client is refused when probability >= threshold."),
+        ("cost_false_negative", "DOUBLE", "Cost of accepting a client who defaults (a missed defaulter)."),
+        ("cost_false_positive", "DOUBLE", "Cost of refusing a client who would have repaid."),
+        ("data_hash", "VARCHAR", "SHA-256 of the training data (ids, feature hashes, targets, feature names)."),
+        ("report_path", "VARCHAR", "The methodology report written by training (HTML), on the training machine."),
+    ),
+)
+
+TABLES = (
+    RUNS,
+    PREDICTIONS,
+    EXPLANATIONS,
+    LATEST,
+    FEATURE_LABELS,
+    GLOBAL_IMPORTANCE,
+    FEATURE_QUANTILES,
+    MODEL_CARD,
+)
 
 
 def create_tables(con: duckdb.DuckDBPyConnection, hash_type: str) -> None:

@@ -331,6 +331,7 @@ def _metadata(settings: Settings, data: TrainingData, chosen: Evaluation) -> dic
         "cv_seed": settings.seed,
         "oof_auc": chosen.auc,
         "oof_cost_per_client": chosen.cost,
+        "oof_metrics": chosen.metrics,
         "candidate": candidate.name,
         "log_odds_offset": log_odds_offset(candidate, data.y),
         "recipe": {**asdict(candidate), "n_iterations": chosen.result.n_iterations},

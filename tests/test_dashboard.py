@@ -487,6 +487,18 @@ def test_client_page_explains_a_decision_of_the_real_pipeline(pipeline_served: S
     assert ("Refused" if row["decision"] == "refuse" else "Accepted") in texts(at)
 
 
+def test_model_page_shows_the_card_of_the_real_champion(pipeline_served: Settings) -> None:
+    with duckdb.connect(str(pipeline_served.serving_path), read_only=True) as con:
+        version, threshold = con.execute("SELECT model_version, threshold FROM scores.runs "
+                                         "WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1").fetchone()
+    at = open_page("model")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Model version"] == str(version)
+    assert metrics["Refusal threshold"] == f"{100 * threshold:.1f}%"
+    assert {"auc", "gini", "ks", "cost_per_client"} <= set(at.dataframe[0].value["Name"])
+    assert not [i.value for i in at.info if "No model card" in i.value]
+
+
 @pytest.mark.parametrize("page", ["population", "portfolio", "model", "monitoring"])
 def test_every_page_renders_the_real_pipeline_output(pipeline_served: Settings, page: str) -> None:
     with duckdb.connect(str(pipeline_served.serving_path), read_only=True) as con:

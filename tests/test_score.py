@@ -130,6 +130,16 @@ def test_tables_keys_and_documentation(warehouse: Settings, champion: Model) -> 
     assert rows(serving, f"SELECT count(*) FROM {FEATURES_TABLE}") == rows(
         warehouse.warehouse_path, f"SELECT count(*) FROM {FEATURES_TABLE}"
     )
+    # the model card comes from the registry: how and when the champion was trained, its OOF quality
+    (card,) = rows(
+        serving,
+        "SELECT model_version, run_id, trained_at IS NOT NULL, train_rows, features, threshold, "
+        "CAST(json_extract(metrics, '$.auc') AS DOUBLE), cost_false_negative, report_path FROM scores.model_card",
+    )
+    assert card[:3] == (champion.version, champion.run_id, True)
+    assert card[3] > 0 and card[4] == len(champion.features) and card[5] == champion.threshold
+    assert 0.5 < card[6] <= 1 and card[7] == warehouse.cost_false_negative
+    assert card[8].endswith(f"training_report_{champion.run_id}.html")
 
 
 def test_shap_contributions_add_up_to_the_raw_score(warehouse: Settings, champion: Model) -> None:

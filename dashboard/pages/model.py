@@ -11,10 +11,23 @@ from dashboard import charts, data, ui
 METRIC_NAMES = {
     "roc_auc": "ROC AUC (1 = perfect ranking, 0.5 = chance)",
     "auc": "ROC AUC (1 = perfect ranking, 0.5 = chance)",
+    "gini": "Gini (2 x AUC - 1)",
+    "ks": "Kolmogorov-Smirnov separation of good and bad clients",
+    "pr_auc": "Precision-recall AUC (defaulters found among the refused)",
+    "brier": "Brier score (mean squared error of the probabilities, lower is better)",
+    "log_loss": "Log loss (lower is better)",
     "business_cost": "Business cost per client (lower is better)",
+    "cost_per_client": "Business cost per client at the threshold (lower is better)",
+    "cost_per_client_at_0_5": "Business cost per client with a 50% threshold, for comparison",
+    "approval_rate": "Share of clients accepted",
+    "bad_rate_accepted": "Share of accepted clients who defaulted",
     "recall_defaults": "Share of defaulters refused",
     "precision_defaults": "Share of refused clients who defaulted",
     "accuracy": "Accuracy",
+    "tp": "Defaulters refused (out-of-fold)",
+    "fp": "Good clients refused (out-of-fold)",
+    "fn": "Defaulters accepted (out-of-fold)",
+    "tn": "Good clients accepted (out-of-fold)",
 }
 
 cfg = ui.settings()
@@ -38,13 +51,14 @@ def card_section(version: str | None) -> None:
     if fn is not None and fp is not None:
         st.markdown("The threshold minimises the business cost: accepting a client who defaults "
                     f"costs **{fn:g}**, refusing one who would have repaid costs **{fp:g}**.")
-    metrics = _metrics(card.get("metrics"))
+    metrics = {k: v for k, v in _metrics(card.get("metrics")).items() if k != "threshold"}
     if metrics:
         st.markdown("**Cross-validated quality**")
         st.dataframe({"Metric": [METRIC_NAMES.get(k, k.replace("_", " ")) for k in metrics],
                       "Value": [f"{v:.4f}" if isinstance(v, float) else str(v) for v in metrics.values()],
                       "Name": list(metrics)}, hide_index=True)
-    details = {k: card.get(k) for k in ("model_name", "run_id", "features", "report_path") if card.get(k)}
+    shown = ("model_name", "run_id", "candidate", "imbalance", "features", "report_path")
+    details = {k: card.get(k) for k in shown if card.get(k)}
     if details:
         st.caption(" · ".join(f"{k}: {v}" for k, v in details.items()))
 
