@@ -204,6 +204,7 @@ def _run(
     if total:
         write = time.perf_counter()
         _refresh_latest(con, summary.run_id)
+        _prune_explanations(con, settings.explanation_retention_days)
         _refresh_statistics(con, model.version)
         summary.write_seconds += time.perf_counter() - write
     elif progress:
@@ -370,6 +371,19 @@ def _refresh_latest(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
         FROM {st.PREDICTIONS.qualified} AS p LEFT JOIN reasons AS r USING (SK_ID_CURR)
         WHERE p.run_id = $run""",
         {"run": run_id},
+    )
+
+
+def _prune_explanations(con: duckdb.DuckDBPyConnection, retention_days: int) -> None:
+    """Delete the explanations of runs older than the retention, except those of clients' latest scores."""
+    con.execute(
+        f"""
+        DELETE FROM {st.EXPLANATIONS.qualified} AS e
+        WHERE e.run_id IN (SELECT run_id FROM {st.RUNS.qualified}
+                           WHERE started_at < $now - to_days(CAST($days AS INTEGER)))
+          AND NOT EXISTS (SELECT 1 FROM {st.LATEST.qualified} AS l
+                          WHERE l.run_id = e.run_id AND l.SK_ID_CURR = e.SK_ID_CURR)""",
+        {"now": st.utc_now(), "days": retention_days},
     )
 
 

@@ -97,7 +97,8 @@ EXPLANATIONS = TableDoc(
     "Exact TreeSHAP contribution of every model feature to every score, "
     "in log-odds of default (positive = raised the risk); base_value + sum(contribution) = raw_score "
     "in scores.predictions. Features the model never splits on contribute exactly 0 and are left out. "
-    "In the published serving database only the explanations of each client's latest score are kept.",
+    "The working warehouse keeps them for explanation_retention_days (90 by default) and keeps those of "
+    "each client's latest score for ever; the published serving database holds only the latter.",
     (
         ("run_id", "BIGINT", "Scoring run (scores.runs.run_id)."),
         ("SK_ID_CURR", "BIGINT", "Client (loan application) id."),

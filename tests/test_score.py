@@ -215,6 +215,26 @@ def test_new_scores_only_changed_new_or_unscored_clients(warehouse: Settings, ch
     assert score(warehouse, model=challenger, mode="all").clients_scored == first.clients_scored + 3
 
 
+def test_explanations_past_retention_are_pruned_unless_they_explain_a_latest_score(
+    warehouse: Settings, champion: Model
+) -> None:
+    first = score(warehouse, model=champion, mode="new", publish_results=False)
+    with duckdb.connect(str(warehouse.warehouse_path)) as con:  # the first run is now 100 days old
+        con.execute("UPDATE scores.runs SET started_at = started_at - INTERVAL 100 DAY WHERE run_id = 1")
+    touched = _change_clients(warehouse, champion.features[0], changed=5, added=0)
+    score(warehouse, model=champion, mode="new", publish_results=False)
+    explained = rows(
+        warehouse.warehouse_path,
+        "SELECT run_id, count(DISTINCT SK_ID_CURR), count(*) FILTER (WHERE list_contains(?, SK_ID_CURR)) "
+        "FROM scores.explanations GROUP BY run_id ORDER BY run_id",
+        [sorted(touched)],
+    )
+    # the rescored clients' old explanations are gone; everyone else's are still their latest ones
+    assert explained[0][:2] == (first.run_id, first.clients_scored - 5) and explained[0][2] == 0
+    assert explained[1][1] == 5
+    assert rows(warehouse.warehouse_path, "SELECT count(*) FROM scores.predictions") == [(first.clients_scored + 5,)]
+
+
 def test_same_night_twice_gives_no_duplicates_and_same_numbers(warehouse: Settings, champion: Model) -> None:
     latest = "SELECT * EXCLUDE (run_id, scored_at) FROM scores.latest ORDER BY SK_ID_CURR"
     first = score(warehouse, model=champion)

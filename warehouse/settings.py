@@ -50,6 +50,9 @@ class Settings:
     cost_false_positive: float = 1.0
     """Cost of refusing a client who would have repaid."""
     model_name: str = "credit_default"
+    explanation_retention_days: int = 90
+    """Explanations of scores older than this leave the working warehouse, unless they explain a client's
+    latest score (predictions are kept forever). Bounds the growth of scores.explanations."""
     drift_share_threshold: float = 0.2
     """Share of drifted features above which monitoring raises an alert."""
     score_psi_threshold: float = 0.25
