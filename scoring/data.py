@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from warehouse.features import (
     DATASET_COLUMN,
@@ -85,18 +86,26 @@ def load_training_data(settings: Settings) -> TrainingData:
         raise FeatureStoreError(f"No warehouse at {path}: ingest data and build the feature store first.")
     with duckdb.connect(str(path), read_only=True) as con:
         features = feature_columns(con, path)
-        frame = con.sql(
-            f"SELECT * FROM {FEATURES_TABLE} WHERE {DATASET_COLUMN} = 'train' ORDER BY {ID_COLUMN}"
-        ).df()
-    if frame.empty:
-        raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has no rows with {DATASET_COLUMN} = 'train'.")
+        query = f"FROM {FEATURES_TABLE} WHERE {DATASET_COLUMN} = 'train' ORDER BY {ID_COLUMN}"
+        frame = con.sql(f"SELECT {ID_COLUMN}, {TARGET_COLUMN}, {FEATURE_HASH_COLUMN} {query}").df()
+        if frame.empty:
+            raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has no rows with {DATASET_COLUMN} = 'train'.")
+        doubles = ", ".join(f'CAST("{name}" AS DOUBLE)' for name in features)
+        X = _feature_matrix(con.sql(f"SELECT {doubles} {query}").to_arrow_table())
     ids = frame[ID_COLUMN].to_numpy(dtype=np.int64)
     y = _checked_target(frame, path)
-    X = frame[features].to_numpy(dtype=np.float64, na_value=np.nan)
     _check_finite(X, features, ids, path)
     _check_unique(ids, path)
     digest = data_hash(ids, frame[FEATURE_HASH_COLUMN].astype(str).to_numpy(), y, features)
     return TrainingData(ids=ids, X=X, y=y, features=features, data_hash=digest, source=path)
+
+
+def _feature_matrix(table: pa.Table) -> np.ndarray:
+    """An Arrow table of DOUBLE columns as one float64 matrix (NULL becomes NaN), a column at a time."""
+    X = np.empty((table.num_rows, table.num_columns), dtype=np.float64)
+    for j in range(table.num_columns):
+        X[:, j] = table.column(j).to_numpy(zero_copy_only=False)
+    return X
 
 
 def feature_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:

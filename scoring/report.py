@@ -122,7 +122,11 @@ def _validation_section(settings: Settings) -> str:
         "with missing-value indicators, standardisation); LightGBM under each imbalance strategy "
         f"({', '.join(IMBALANCE_STRATEGIES)}) with base parameters "
         f"<code>{html.escape(str(shown_params))}</code>; "
-        f"a seeded random search over {space} using the best imbalance strategy.",
+        f"a seeded random search over {space} using the best imbalance strategy. With more than "
+        f"{settings.search_max_rows:,} training clients, the search screens its candidates on a seeded "
+        "stratified sample of that size (the same folds, cut down to the sample) and the best of them is "
+        "cross-validated again on all clients (suffix <i>_all_rows</i>); only candidates cross-validated on "
+        "all clients can be chosen.",
         "The challenger is the LightGBM candidate with the lowest OOF cost (ties: higher AUC). "
         "It is refitted on all training clients for the mean best iteration of its folds.",
         "The champion alias moves only if the challenger is cheaper than the current champion on the same "
@@ -225,10 +229,10 @@ def _limits_section() -> str:
 
 def _metrics_table(evaluations: list[Evaluation], chosen: Evaluation, columns: tuple[str, ...]) -> str:
     """A table of some metrics, one row per candidate, the chosen one highlighted."""
-    head = "".join(f"<th>{c}</th>" for c in ("candidate", "imbalance", *columns, "CV seconds"))
+    head = "".join(f"<th>{c}</th>" for c in ("candidate", "imbalance", "clients", *columns, "CV seconds"))
     body = "".join(
         f"<tr{' class=chosen' if ev is chosen else ''}><td>{html.escape(ev.name)}</td>"
-        f"<td>{ev.result.candidate.imbalance}</td>"
+        f"<td>{ev.result.candidate.imbalance}</td><td class=n>{ev.result.n_rows:,}</td>"
         + "".join(f"<td class=n>{ev.metrics[c]:.4f}</td>" for c in columns)
         + f"<td class=n>{ev.result.seconds:.1f}</td></tr>"
         for ev in evaluations

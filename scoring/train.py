@@ -12,7 +12,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,11 @@ class Evaluation:
         """Out-of-fold AUC."""
         return self.metrics["auc"]
 
+    @property
+    def comparable(self) -> bool:
+        """Whether it can become the challenger: a LightGBM cross-validated on all training rows."""
+        return self.result.candidate.is_lightgbm and self.result.rows is None
+
     def rank(self) -> tuple[float, float]:
         """Sort key: lower cost first, then higher AUC."""
         return (round(self.cost, 12), -self.auc)
@@ -115,6 +120,7 @@ class TrainingSummary:
         for column in (
             "candidate",
             "imbalance",
+            "clients",
             "AUC",
             "Gini",
             "KS",
@@ -130,6 +136,7 @@ class TrainingSummary:
             table.add_row(
                 ev.name,
                 ev.result.candidate.imbalance,
+                f"{ev.result.n_rows:,}",
                 f"{m['auc']:.4f}",
                 f"{m['gini']:.4f}",
                 f"{m['ks']:.4f}",
@@ -153,16 +160,23 @@ def train(
     started = time.perf_counter()
     data = load_training_data(settings)
     weights = CostWeights.from_settings(settings)
-    steps = _Steps(progress, settings.cv_folds * (len(baseline_candidates()) + search_iterations) + 2)
-    validator = CrossValidator(data, settings.cv_folds, settings.seed)
+    validator = CrossValidator(data, settings.cv_folds, settings.seed, settings.search_max_rows)
+    screening = validator.sample is not None and search_iterations > 0
+    steps = _Steps(
+        progress, settings.cv_folds * (len(baseline_candidates()) + search_iterations + screening) + 2
+    )
 
     evaluations = [_evaluate(validator, c, weights, steps) for c in baseline_candidates()]
     imbalance = min((e for e in evaluations if e.result.candidate.is_lightgbm), key=Evaluation.rank)
-    for candidate in search_candidates(
-        search_iterations, imbalance.result.candidate.imbalance, settings.seed
-    ):
-        evaluations.append(_evaluate(validator, candidate, weights, steps))
-    chosen = min((e for e in evaluations if e.result.candidate.is_lightgbm), key=Evaluation.rank)
+    searched = [
+        _evaluate(validator, candidate, weights, steps, sampled=screening)
+        for candidate in search_candidates(search_iterations, imbalance.result.candidate.imbalance, settings.seed)
+    ]
+    evaluations += searched
+    if screening:
+        best = min(searched, key=Evaluation.rank).result.candidate
+        evaluations.append(_evaluate(validator, replace(best, name=f"{best.name}_all_rows"), weights, steps))
+    chosen = min((e for e in evaluations if e.comparable), key=Evaluation.rank)
 
     steps.advance(f"refitting {chosen.name} on all {data.n_rows:,} clients")
     booster = validator.fit_final(chosen.result.candidate, chosen.result.n_iterations)
@@ -203,9 +217,13 @@ def train(
 
 
 def evaluate_oof(y: np.ndarray, result: CVResult, weights: CostWeights) -> Evaluation:
-    """Score out-of-fold predictions: the cost-minimising threshold and the metrics at it."""
-    curve = cost_curve(y, result.oof, weights)
-    return Evaluation(result, curve, classification_metrics(y, result.oof, curve.best_threshold, weights))
+    """Score out-of-fold predictions (of the rows it was cross-validated on): the cost-minimising threshold
+    and the metrics at it."""
+    rows = slice(None) if result.rows is None else result.rows
+    curve = cost_curve(y[rows], result.oof[rows], weights)
+    return Evaluation(
+        result, curve, classification_metrics(y[rows], result.oof[rows], curve.best_threshold, weights)
+    )
 
 
 def shap_importance(booster: lgb.Booster, data: TrainingData, seed: int) -> dict[str, float]:
@@ -273,12 +291,12 @@ def stored_metrics_comparable(metadata: dict[str, Any], settings: Settings, data
 
 
 def _evaluate(
-    validator: CrossValidator, candidate: Candidate, weights: CostWeights, steps: _Steps
+    validator: CrossValidator, candidate: Candidate, weights: CostWeights, steps: _Steps, sampled: bool = False
 ) -> Evaluation:
-    """Cross-validate one candidate, advancing the progress fold by fold."""
-    return evaluate_oof(
-        validator.data.y, validator.run(candidate, lambda: steps.advance(candidate.name)), weights
-    )
+    """Cross-validate one candidate (on the search sample if `sampled`), advancing the progress fold by fold."""
+    where = f" (search sample of {len(validator.sample):,})" if sampled and validator.sample is not None else ""
+    result = validator.run(candidate, lambda: steps.advance(candidate.name + where), sampled=sampled)
+    return evaluate_oof(validator.data.y, result, weights)
 
 
 def _decide(
@@ -354,7 +372,11 @@ def _log_candidate(ev: Evaluation) -> None:
     candidate = ev.result.candidate
     parent = mlflow.active_run()
     with mlflow.start_run(run_name=candidate.name, nested=True, experiment_id=parent.info.experiment_id):
-        params: dict[str, Any] = {"kind": candidate.kind, "imbalance": candidate.imbalance}
+        params: dict[str, Any] = {
+            "kind": candidate.kind,
+            "imbalance": candidate.imbalance,
+            "cv_rows": ev.result.n_rows,
+        }
         if candidate.is_lightgbm:
             params |= {
                 **candidate.lgb_params(0),
@@ -379,6 +401,7 @@ def _log_parent(
             "cv_folds": settings.cv_folds,
             "seed": settings.seed,
             "search_iterations": search_iterations,
+            "search_max_rows": settings.search_max_rows,
             "cost_false_negative": settings.cost_false_negative,
             "cost_false_positive": settings.cost_false_positive,
             "chosen": chosen.name,

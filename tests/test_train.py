@@ -19,7 +19,9 @@ from warehouse.features import FEATURES_TABLE
 from warehouse.settings import Settings
 
 FOLDS = 3
-SEARCH = 1
+SEARCH = 2
+SEARCH_SAMPLE = 1200
+"""Fewer than the training clients, so the search screens on a sample and re-runs its best on all rows."""
 WEIGHTS = CostWeights(false_negative=10.0, false_positive=1.0)
 QUICK = {"learning_rate": 0.3, "num_leaves": 7}
 """LightGBM parameters that converge in a few rounds, for tests that only need some model."""
@@ -29,7 +31,9 @@ QUICK = {"learning_rate": 0.3, "num_leaves": 7}
 def store(feature_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The shared feature store with this module's own MLflow store and reports folder, 3 folds."""
     home = tmp_path_factory.mktemp("train")
-    return feature_warehouse.replace(mlflow_dir=home / "mlflow", reports_dir=home / "reports", cv_folds=FOLDS)
+    return feature_warehouse.replace(
+        mlflow_dir=home / "mlflow", reports_dir=home / "reports", cv_folds=FOLDS, search_max_rows=SEARCH_SAMPLE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +94,16 @@ def test_cross_validation_is_deterministic_with_a_seed(data: TrainingData) -> No
 def test_training_compares_candidates_on_the_same_folds(trained: TrainingSummary, data: TrainingData) -> None:
     names = [ev.name for ev in trained.evaluations]
     assert names[:5] == [c.name for c in baseline_candidates()]
-    assert len(names) == 5 + SEARCH
-    assert trained.chosen.result.candidate.is_lightgbm
+    assert len(names) == 5 + SEARCH + 1
+    assert trained.chosen.result.candidate.is_lightgbm and trained.chosen.result.rows is None
+    # the search screened on a stratified sample (same folds, cut down); its best was re-run on all rows
+    screened, finalist = trained.evaluations[5:-1], trained.evaluations[-1]
+    assert all(ev.result.n_rows == SEARCH_SAMPLE for ev in screened)
+    assert all(np.isnan(ev.result.oof).sum() == data.n_rows - SEARCH_SAMPLE for ev in screened)
+    best = min(screened, key=lambda ev: ev.rank())
+    assert finalist.name == f"{best.name}_all_rows" and finalist.result.n_rows == data.n_rows
+    assert finalist.result.candidate.params == best.result.candidate.params
+    assert all(ev.result.n_rows == data.n_rows for ev in trained.evaluations[:5])
     by_name = {ev.name: ev for ev in trained.evaluations}
     assert by_name["dummy_prior"].auc == pytest.approx(0.5, abs=0.02)
     assert trained.chosen.auc > by_name["dummy_prior"].auc + 0.1
