@@ -101,9 +101,12 @@ def run(home: Path, clients: int, folds: int, search_iterations: int) -> None:
     print(f"peak memory: {own:,.0f} MB (this process), {children:,.0f} MB (children)")
 
 
+STARTED = time.perf_counter()
+
+
 def _print_progress(description: str, done: int, total: int) -> None:
-    """One line per training step, so a long run shows where it is."""
-    print(f"  [{done}/{total}] {description}", flush=True)
+    """One line per training step with the seconds since start, so a long run shows where it is."""
+    print(f"  {time.perf_counter() - STARTED:6.0f} s [{done}/{total}] {description}", flush=True)
 
 
 def _oof_path(settings: Settings, run_id: str) -> Path:

@@ -19,6 +19,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from scipy.special import expit
 
 from scoring.report import report_path
 from warehouse.settings import Settings
@@ -67,7 +68,10 @@ class Champion:
 
     @property
     def log_odds_offset(self) -> float:
-        """Subtract from the raw score for default probabilities at the real default rate (0: no reweighting)."""
+        """Subtracted from the booster's raw score so probabilities are at the real default rate (0: no
+        class weights or undersampling)."""
+        if not self.metadata.get("threshold_prior_corrected"):
+            return 0.0  # registered before the correction: its threshold is on the uncorrected scale
         return float(self.metadata.get("log_odds_offset", 0.0))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -75,7 +79,8 @@ class Champion:
         missing = [name for name in self.features if name not in frame.columns]
         if missing:
             raise ValueError(f"Model version {self.version} needs the feature columns {missing[:10]}.")
-        return self.model.predict(frame[self.features].to_numpy(dtype=np.float64, na_value=np.nan))
+        raw = self.model.predict(frame[self.features].to_numpy(dtype=np.float64, na_value=np.nan), raw_score=True)
+        return expit(raw - self.log_odds_offset)
 
 
 def model_card(settings: Settings, champion: Champion) -> dict[str, Any]:

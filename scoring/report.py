@@ -146,8 +146,9 @@ def _imbalance_section(summary: TrainingSummary) -> str:
     return (
         "<h2>Class imbalance handling</h2><p>Same LightGBM parameters and folds; <i>class_weight</i> "
         "multiplies defaulters' weight by n_good/n_bad, <i>undersample</i> keeps every defaulter and as many "
-        "randomly drawn good clients in each training fold. Reweighting distorts probabilities (see Brier), "
-        "which the cost-based threshold absorbs.</p>"
+        "randomly drawn good clients in each training fold. Both lift the defaulters' odds by n_good/n_bad; "
+        "their log-odds are lowered by log(n_good/n_bad) (prior correction) so that every candidate's "
+        "probabilities, thresholds and Brier scores are on the scale of the real default rate.</p>"
         + _metrics_table(rows, summary.chosen, ("auc", "pr_auc", "brier", "cost_per_client", "threshold"))
     )
 

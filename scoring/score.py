@@ -19,6 +19,7 @@ import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 from rich.table import Table
+from scipy.special import expit
 
 from scoring import score_tables as st
 from scoring.labels import feature_labels
@@ -56,6 +57,8 @@ class Model:
     run_id: str
     card: dict[str, Any] = field(default_factory=dict)
     """Its row of scores.model_card (registry metadata); empty for a model that was never registered."""
+    log_odds_offset: float = 0.0
+    """Subtracted from the booster's raw score (class weights or undersampling lifted it; see training)."""
 
     def used_features(self) -> np.ndarray:
         """Indices of the features the trees split on; the others contribute exactly 0 to every score."""
@@ -165,6 +168,7 @@ def load_model(settings: Settings) -> Model:
         version=int(champion.version),
         run_id=str(champion.run_id),
         card=model_card(settings, champion),
+        log_odds_offset=champion.log_odds_offset,
     )
 
 
@@ -266,7 +270,7 @@ def _score_chunk(
     _check_finite(X, ids, model.features)
 
     tick, cpu = time.perf_counter(), time.process_time()
-    probability = model.booster.predict(X)
+    probability = expit(model.booster.predict(X, raw_score=True) - model.log_odds_offset)
     summary.proba_seconds += time.perf_counter() - tick
     summary.proba_cpu_seconds += time.process_time() - cpu
     tick, cpu = time.perf_counter(), time.process_time()
@@ -285,8 +289,8 @@ def _score_chunk(
             "decision": np.where(refused, "refuse", "accept"),
             "threshold": np.full(len(ids), model.threshold),
             "FEATURE_HASH": chunk.column(FEATURE_HASH_COLUMN),
-            "base_value": contributions[:, -1],
-            "raw_score": contributions.sum(axis=1),
+            "base_value": contributions[:, -1] - model.log_odds_offset,
+            "raw_score": contributions.sum(axis=1) - model.log_odds_offset,
             "scored_at": pa.array([scored_at] * len(ids), pa.timestamp("us")),
         }
     )

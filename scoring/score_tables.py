@@ -80,13 +80,14 @@ PREDICTIONS = TableDoc(
         (
             "base_value",
             "DOUBLE",
-            "Model's expected raw score (log-odds) over its training data: the SHAP base value.",
+            "Model's expected raw score (log-odds) over its training data: the SHAP base value, corrected "
+            "for class weights or undersampling so that probabilities are at the real default rate.",
         ),
         (
             "raw_score",
             "DOUBLE",
             "Model's raw score (log-odds of default) = base_value + sum of the client's "
-            "contributions in scores.explanations.",
+            "contributions in scores.explanations; probability = 1 / (1 + exp(-raw_score)).",
         ),
         ("scored_at", "TIMESTAMP", "When the score was computed (UTC)."),
     ),

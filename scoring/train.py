@@ -8,7 +8,6 @@ champion (see `champion_score`) or when promotion is forced.
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from scoring.models import (
     CrossValidator,
     CVResult,
     baseline_candidates,
+    log_odds_offset,
     search_candidates,
 )
 from scoring.report import write_report
@@ -351,20 +351,10 @@ def _metadata(settings: Settings, data: TrainingData, chosen: Evaluation) -> dic
         "oof_cost_per_client": chosen.cost,
         "oof_metrics": chosen.metrics,
         "candidate": candidate.name,
-        "log_odds_offset": log_odds_offset(candidate, data.y),
+        "log_odds_offset": log_odds_offset(candidate.imbalance, data.y),
+        "threshold_prior_corrected": True,
         "recipe": {**asdict(candidate), "n_iterations": chosen.result.n_iterations},
     }
-
-
-def log_odds_offset(candidate: Candidate, y: np.ndarray) -> float:
-    """How far reweighting or undersampling lifted the model's log-odds above the training default rate.
-
-    Both multiply the defaulters' odds by n_good/n_bad; subtracting this offset from the raw score
-    gives probabilities on the scale of the real default rate (the decision threshold does not need it).
-    """
-    if candidate.imbalance == "none":
-        return 0.0
-    return math.log(float(np.sum(y == 0)) / float(np.sum(y == 1)))
 
 
 def _log_candidate(ev: Evaluation) -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from scipy.special import expit
 
 from scoring import registry
 from scoring.data import FeatureStoreError, TrainingData, load_training_data
 from scoring.metrics import CostWeights, cost_curve, cost_per_client
-from scoring.models import Candidate, CrossValidator, baseline_candidates
+from scoring.models import Candidate, CrossValidator, baseline_candidates, log_odds_offset
 from scoring.train import TrainingSummary, champion_score, decide_promotion, train
 from warehouse.features import FEATURES_TABLE
 from warehouse.settings import Settings
@@ -104,14 +105,17 @@ def test_training_compares_candidates_on_the_same_folds(trained: TrainingSummary
     assert finalist.name == f"{best.name}_all_rows" and finalist.result.n_rows == data.n_rows
     assert finalist.result.candidate.params == best.result.candidate.params
     assert all(ev.result.n_rows == data.n_rows for ev in trained.evaluations[:5])
+
+
+def test_reweighted_candidates_predict_at_the_real_default_rate(trained: TrainingSummary, data: TrainingData) -> None:
+    # class weights and undersampling lift defaulters' odds by n_good/n_bad; the prior correction takes it
+    # back out (exact in expectation for undersampling; approximate for weights on so small a sample)
     by_name = {ev.name: ev for ev in trained.evaluations}
-    assert by_name["dummy_prior"].auc == pytest.approx(0.5, abs=0.02)
-    assert trained.chosen.auc > by_name["dummy_prior"].auc + 0.1
-    # The chosen threshold is the cheapest on the chosen model's OOF predictions, 0.5 included.
-    assert trained.chosen.cost <= trained.chosen.metrics["cost_per_client_at_0_5"]
-    assert trained.chosen.cost == pytest.approx(
-        cost_per_client(data.y, trained.chosen.result.oof, trained.threshold, WEIGHTS)
-    )
+    offset = np.log((1 - data.default_rate) / data.default_rate)
+    for name in ("lightgbm_class_weight", "lightgbm_undersample"):
+        p = by_name[name].result.oof
+        uncorrected = float(np.mean(expit(np.log(p / (1 - p)) + offset)))
+        assert 0.25 * data.default_rate < float(np.mean(p)) < 2 * data.default_rate < uncorrected, name
 
 
 def test_more_days_past_due_raises_the_risk(
@@ -151,7 +155,11 @@ def test_registry_round_trip(trained: TrainingSummary, store: Settings, data: Tr
     assert champion.threshold == trained.threshold
     assert champion.run_id == trained.run_id
     assert champion.data_hash == data.data_hash
-    np.testing.assert_allclose(champion.predict_proba(data.frame()), trained.booster.predict(data.X))
+    offset = log_odds_offset(trained.chosen.result.candidate.imbalance, data.y)
+    assert champion.log_odds_offset == pytest.approx(offset)
+    np.testing.assert_allclose(
+        champion.predict_proba(data.frame()), expit(trained.booster.predict(data.X, raw_score=True) - offset)
+    )
     version = registry.connect(store).get_model_version(store.model_name, str(trained.version))
     assert version.tags["data_hash"] == data.data_hash
     assert float(version.tags["threshold"]) == trained.threshold

@@ -45,7 +45,7 @@ class Settings:
     clients: int = 20_000
     """Number of clients `generate` makes by default (train + test)."""
     cv_folds: int = 5
-    search_max_rows: int = 100_000
+    search_max_rows: int = 50_000
     """The hyperparameter search screens its candidates on a seeded, stratified sample of at most this many
     training clients (the same folds, cut down); its best candidate is then cross-validated on all of them."""
     cost_false_negative: float = 10.0
