@@ -1,15 +1,21 @@
 """Safe publication: a read-only serving database replaced atomically, so readers never block the pipeline.
 
 DuckDB lets one process write a file or several processes read it, never both. So analysts and the dashboard
-never open the working warehouse: they read `settings.serving_path`, which is rebuilt next to itself
-(`<name>.tmp`) from the warehouse and swapped in with os.replace. A reader that opened the old file keeps
-reading its (unlinked) inode until it closes; the next connection sees the new file. A publication killed
-half-way leaves only a stale .tmp file, removed by the next publication.
+never open the working warehouse: they read `settings.serving_path`, which is prepared next to itself
+(`<name>.tmp`) and swapped in with os.replace. A reader that opened the old file keeps reading its (unlinked)
+inode until it closes; the next connection sees the new file. A publication killed half-way leaves only a
+stale .tmp file, removed by the next publication.
+
+The large tables (the feature store, the client profiles, the latest explanations) change little from one
+night to the next, so a publication starts from a copy of the current serving file and applies only their
+changes (rows whose key is new, gone or changed); the small tables are copied whole. A first publication,
+a changed table layout or a change touching more than a quarter of a table rebuilds it from scratch.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from scoring import score_tables as st
-from warehouse.features import DATASET_COLUMN, FEATURES_TABLE
+from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN, TARGET_COLUMN
 from warehouse.schema import tables
 from warehouse.settings import Settings
 
@@ -38,11 +44,13 @@ class PublishError(RuntimeError):
 
 @dataclass(frozen=True)
 class PublishSummary:
-    """Where the serving database went, how long it took, and the rows of each published table."""
+    """Where the serving database went, how long it took, the rows of each published table, and which
+    tables were updated in place (the others were copied whole)."""
 
     path: Path
     seconds: float
     rows: dict[str, int]
+    updated: tuple[str, ...] = ()
 
 
 PROFILE_TABLE = "features.client_profile"
@@ -52,6 +60,19 @@ PROFILE_COMMENT = (
 )
 COPIED_SCHEMAS = ("monitoring", "ops")
 """Schemas of the warehouse published whole when present (drift monitoring, pipeline run history)."""
+REBUILD_SHARE = 0.25
+"""A table whose changed rows exceed this share of its rows is rebuilt rather than updated in place."""
+
+
+@dataclass(frozen=True)
+class Delta:
+    """How to update a published table in place. `key` names the columns that identify a version of a row;
+    `source_keys` selects them from the warehouse, `target_keys` from the published table. Published rows
+    whose key values are no longer in the warehouse are deleted; warehouse rows with new ones are inserted."""
+
+    key: tuple[str, ...]
+    source_keys: str
+    target_keys: str
 
 
 @dataclass(frozen=True)
@@ -64,15 +85,39 @@ class Published:
     documented_by: str
     comment: str | None = None
     """Table comment replacing the documenting table's."""
+    delta: Delta | None = None
+    """How to update it in place; None: always copied whole."""
+
+
+def _keyed(table: str, source: str, key: tuple[str, ...]) -> Delta:
+    """A delta whose version columns are read from the same table in the warehouse and in serving."""
+    columns = ", ".join(key)
+    return Delta(key, f"SELECT {columns} FROM {source}", f"SELECT {columns} FROM {table}")
 
 
 def published_tables(con: duckdb.DuckDBPyConnection) -> list[Published]:
     """Every table of the serving database, given a connection with the warehouse attached as SOURCE."""
     plan = [Published(t.qualified, f"SELECT * FROM {SOURCE}.{t.qualified}", t.qualified) for t in st.TABLES]
+    explained = ("run_id", "SK_ID_CURR")
     plan[st.TABLES.index(st.EXPLANATIONS)] = Published(
-        st.EXPLANATIONS.qualified, st.latest_explanations_sql(SOURCE), st.EXPLANATIONS.qualified
+        st.EXPLANATIONS.qualified,
+        st.latest_explanations_sql(SOURCE),
+        st.EXPLANATIONS.qualified,
+        delta=Delta(
+            explained,
+            f"SELECT run_id, SK_ID_CURR FROM {SOURCE}.{st.LATEST.qualified}",
+            f"SELECT DISTINCT run_id, SK_ID_CURR FROM {st.EXPLANATIONS.qualified}",
+        ),
     )
-    plan.append(Published(FEATURES_TABLE, f"SELECT * FROM {SOURCE}.{FEATURES_TABLE}", FEATURES_TABLE))
+    versions = (ID_COLUMN, FEATURE_HASH_COLUMN, DATASET_COLUMN, TARGET_COLUMN)
+    plan.append(
+        Published(
+            FEATURES_TABLE,
+            f"SELECT * FROM {SOURCE}.{FEATURES_TABLE}",
+            FEATURES_TABLE,
+            delta=_keyed(FEATURES_TABLE, f"{SOURCE}.{FEATURES_TABLE}", versions),
+        )
+    )
     present = set(_source_tables(con))
     applications = [f"raw.{name}" for name in ("application_train", "application_test")]
     if all(name in present for name in applications):
@@ -81,7 +126,16 @@ def published_tables(con: duckdb.DuckDBPyConnection) -> list[Published]:
             f"SELECT {columns}, '{name.split('_')[-1]}' AS {DATASET_COLUMN} FROM {SOURCE}.{name}"
             for name in applications
         )
-        plan.append(Published(PROFILE_TABLE, query, applications[1], PROFILE_COMMENT))
+        profile_key = (ID_COLUMN, DATASET_COLUMN)
+        plan.append(
+            Published(
+                PROFILE_TABLE,
+                query,
+                applications[1],
+                PROFILE_COMMENT,
+                _keyed(PROFILE_TABLE, f"({query})", profile_key),
+            )
+        )
     plan += [
         Published(name, f"SELECT * FROM {SOURCE}.{name}", name)
         for name in sorted(present)
@@ -90,15 +144,19 @@ def published_tables(con: duckdb.DuckDBPyConnection) -> list[Published]:
     return plan
 
 
-def publish(settings: Settings, *, checkpoint: Callable[[str], None] | None = None) -> PublishSummary:
-    """Rebuild the serving database from the warehouse and swap it in atomically."""
+def publish(
+    settings: Settings, *, checkpoint: Callable[[str], None] | None = None, rebuild: bool = False
+) -> PublishSummary:
+    """Prepare the next serving database (from a copy of the current one unless `rebuild`) and swap it in."""
     started = time.perf_counter()
     target = settings.serving_path
     staging = target.with_name(target.name + ".tmp")
     for leftover in (staging, _wal(staging)):
         leftover.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    rows = _build(settings.warehouse_path, staging, checkpoint)
+    if not rebuild and _is_publication(target):
+        shutil.copyfile(target, staging)
+    rows, updated = _build(settings.warehouse_path, staging, checkpoint)
     if _wal(staging).exists():
         raise PublishError(f"{_wal(staging)} remains after closing the serving database; not publishing.")
     _fsync(staging)
@@ -106,12 +164,29 @@ def publish(settings: Settings, *, checkpoint: Callable[[str], None] | None = No
         checkpoint("publish_before_replace")
     os.replace(staging, target)
     _fsync(target.parent)
-    return PublishSummary(path=target, seconds=time.perf_counter() - started, rows=rows)
+    return PublishSummary(target, time.perf_counter() - started, rows, updated)
 
 
-def _build(warehouse: Path, staging: Path, checkpoint: Callable[[str], None] | None) -> dict[str, int]:
-    """Copy the published tables, with their documentation, into a new database file."""
+def _is_publication(path: Path) -> bool:
+    """Whether a file is a complete serving database (one a publication can start from)."""
+    if not path.is_file():
+        return False
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return bool(con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $s AND table_name = 'publication'",
+                {"s": st.SCHEMA},
+            ).fetchone()[0])
+    except duckdb.Error:
+        return False
+
+
+def _build(
+    warehouse: Path, staging: Path, checkpoint: Callable[[str], None] | None
+) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Bring every published table of the staging file up to date with the warehouse, with its documentation."""
     rows: dict[str, int] = {}
+    updated: list[str] = []
     with duckdb.connect(str(staging)) as con:
         con.execute("SET enable_progress_bar = false")
         con.execute(f"ATTACH {st.sql_literal(str(warehouse))} AS {SOURCE} (READ_ONLY)")
@@ -119,16 +194,23 @@ def _build(warehouse: Path, staging: Path, checkpoint: Callable[[str], None] | N
             raise PublishError(
                 f"{warehouse} has no {st.RUNS.qualified} table: run `credit-scoring score` first."
             )
-        for table in published_tables(con):
+        plan = published_tables(con)
+        present = set(_staging_tables(con))
+        for name in present - {table.name for table in plan}:
+            con.execute(f"DROP TABLE {name}")
+        for table in plan:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.name.split('.')[0]}")
-            con.execute(f"CREATE TABLE {table.name} AS {table.query}")
+            if table.name in present and _update_in_place(con, table):
+                updated.append(table.name)
+            else:
+                con.execute(f"CREATE OR REPLACE TABLE {table.name} AS {table.query}")
             _copy_comments(con, table)
             rows[table.name] = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
             if checkpoint:
                 checkpoint("publish_copying")
         con.execute(
             f"""
-            CREATE TABLE {st.SCHEMA}.publication AS
+            CREATE OR REPLACE TABLE {st.SCHEMA}.publication AS
             SELECT $now AS published_at, max(run_id) AS last_run_id
             FROM {SOURCE}.{st.RUNS.qualified} WHERE status = 'succeeded'""",
             {"now": st.utc_now()},
@@ -138,7 +220,43 @@ def _build(warehouse: Path, staging: Path, checkpoint: Callable[[str], None] | N
             con.execute(f"COMMENT ON COLUMN {st.SCHEMA}.publication.{column} IS {st.sql_literal(comment)}")
         con.execute(f"DETACH {SOURCE}")
         con.execute("CHECKPOINT")
-    return rows
+    return rows, tuple(updated)
+
+
+def _update_in_place(con: duckdb.DuckDBPyConnection, table: Published) -> bool:
+    """Apply a table's changed rows in place; False (nothing done) when it must be copied whole."""
+    if table.delta is None or _columns(con, table.name) != _columns(con, f"({table.query})"):
+        return False
+    delta = table.delta
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _gone AS {delta.target_keys} EXCEPT {delta.source_keys}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS {delta.source_keys} EXCEPT {delta.target_keys}")
+    (changed,) = con.execute("SELECT (SELECT count(*) FROM _gone) + (SELECT count(*) FROM _new)").fetchone()
+    (total,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+    if changed > REBUILD_SHARE * max(total, 1):
+        return False
+    same = " AND ".join(f't."{k}" IS NOT DISTINCT FROM d."{k}"' for k in delta.key)
+    con.execute(f"DELETE FROM {table.name} AS t WHERE EXISTS (SELECT 1 FROM _gone AS d WHERE {same})")
+    con.execute(
+        f"INSERT INTO {table.name} SELECT t.* FROM ({table.query}) AS t "
+        f"WHERE EXISTS (SELECT 1 FROM _new AS d WHERE {same})"
+    )
+    return True
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of a table or a parenthesised query."""
+    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {relation}").fetchall()]
+
+
+def _staging_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """schema.table of every table of the serving database being prepared."""
+    return [
+        row[0]
+        for row in con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND NOT temporary"
+        ).fetchall()
+    ]
 
 
 def _copy_comments(con: duckdb.DuckDBPyConnection, table: Published) -> None:

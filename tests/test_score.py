@@ -155,7 +155,7 @@ def test_shap_contributions_add_up_to_the_raw_score(warehouse: Settings, champio
             .df()
             .to_numpy(dtype=float)
         )
-    expected_raw = champion.booster.predict(X, raw_score=True)
+    expected_raw = champion.booster.predict(X, raw_score=True) - champion.log_odds_offset
     np.testing.assert_allclose(table["base_value"] + table["total"], expected_raw, atol=1e-9)
     np.testing.assert_allclose(table["raw_score"], expected_raw, atol=1e-9)
     np.testing.assert_allclose(table["probability"], 1 / (1 + np.exp(-expected_raw)), atol=1e-12)
@@ -233,6 +233,31 @@ def test_explanations_past_retention_are_pruned_unless_they_explain_a_latest_sco
     assert explained[0][:2] == (first.run_id, first.clients_scored - 5) and explained[0][2] == 0
     assert explained[1][1] == 5
     assert rows(warehouse.warehouse_path, "SELECT count(*) FROM scores.predictions") == [(first.clients_scored + 5,)]
+
+
+def test_a_publication_updates_big_tables_in_place_and_equals_a_rebuild(
+    warehouse: Settings, champion: Model, tmp_path: Path
+) -> None:
+    score(warehouse, model=champion, publish_results=False)
+    assert publish(warehouse).updated == ()  # no serving file yet: built whole
+    _change_clients(warehouse, champion.features[0], changed=5, added=3)
+    score(warehouse, model=champion, mode="new", publish_results=False)
+    night = publish(warehouse)
+    assert {FEATURES_TABLE, "features.client_profile", "scores.explanations"} <= set(night.updated)
+    rebuilt = publish(warehouse.replace(serving_path=tmp_path / "rebuilt.duckdb"), rebuild=True)
+    assert rebuilt.updated == () and rebuilt.rows == night.rows
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{night.path}' AS night (READ_ONLY)")
+        con.execute(f"ATTACH '{rebuilt.path}' AS rebuilt (READ_ONLY)")
+        catalog = "SELECT {} FROM duckdb_{} WHERE database_name = '{}'"
+        for what, columns in (("tables", "schema_name, table_name, comment"),
+                              ("columns", "schema_name, table_name, column_name, data_type, comment")):
+            assert con.execute(f"{catalog.format(columns, what, 'night')} EXCEPT "
+                               f"{catalog.format(columns, what, 'rebuilt')}").fetchall() == []
+        for table in night.rows:
+            for a, b in (("night", "rebuilt"), ("rebuilt", "night")):
+                extra = con.execute(f"SELECT count(*) FROM (FROM {a}.{table} EXCEPT ALL FROM {b}.{table})").fetchone()
+                assert extra == (0,), (table, a, b)
 
 
 def test_same_night_twice_gives_no_duplicates_and_same_numbers(warehouse: Settings, champion: Model) -> None:

@@ -1,0 +1,90 @@
+"""One night at scale: a batch of new applications from raw files to published tables, step by step.
+
+    python -m benchmarks.bench_night --home PATH [--applications 2000] [--date YYYY-MM-DD]
+
+PATH is a project home with the feature store built and a champion registered, for example the one
+`python -m benchmarks.bench_train --clients 356255 --workdir PATH` leaves. If no client has been scored
+there yet, every test client is scored and published first (`score --all`, timed and printed: the full-scale
+scoring figure with the real champion). Then a batch is generated into the inbox (not timed) and the nightly
+job runs it: the seconds of each step, the ingest-to-publish total (the target is 60 s for 2,000
+applications) and the peak memory are printed. PATH keeps the batch: each run needs a new date (the
+default is the day after the newest night already processed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+from scheduler.nightly import latest_processed_night, run_nightly
+from scoring.score import score
+from warehouse.generate import generate_batch
+from warehouse.settings import Settings
+
+TIMED_STEPS = ("ingest", "features", "score", "publish")
+"""The steps the issue's 60-second target counts (drift and archive are timed and shown apart)."""
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process, in MB (dbt runs in a child; see the children figure)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ensure_scored(settings: Settings) -> None:
+    """Score and publish every test client once if nothing was scored yet, printing the figures."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        scored = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scores' AND table_name = 'runs'"
+        ).fetchone()[0] and con.execute("SELECT count(*) FROM scores.runs WHERE status = 'succeeded'").fetchone()[0]
+    if scored:
+        return
+    summary = score(settings, mode="all")
+    print(
+        f"score --all: {summary.clients_scored:,} clients; probabilities {summary.proba_seconds:.1f} s "
+        f"({summary.rate(summary.proba_seconds):,.0f}/s); SHAP {summary.shap_seconds:.1f} s "
+        f"({summary.rate(summary.shap_seconds):,.0f}/s); writing {summary.write_seconds:.1f} s; "
+        f"publish {summary.publish_seconds:.1f} s; total {summary.total_seconds:.1f} s"
+    )
+
+
+def run(home: Path, applications: int, night: date | None) -> None:
+    """Generate a batch, run the night, print the figures."""
+    settings = Settings(home=home)
+    ensure_scored(settings)
+    night = night or (latest_processed_night(settings) or date(2030, 12, 31)) + timedelta(days=1)
+    generate_batch(settings.inbox_dir / night.isoformat(), night, applications, seed=settings.seed, drift=False)
+    marks: list[tuple[str, float]] = []
+    started = time.perf_counter()
+    result = run_nightly(settings, night, on_step=lambda name: marks.append((name, time.perf_counter())))
+    ended = time.perf_counter()
+    seconds = {
+        name: (marks[i + 1][1] if i + 1 < len(marks) else ended) - at for i, (name, at) in enumerate(marks)
+    }
+    print(f"night {night}: {applications:,} applications, status {result.status}")
+    if result.error:
+        print(f"error: {result.error}")
+    for name, value in seconds.items():
+        print(f"  {name:<9} {value:6.1f} s")
+    timed = sum(seconds.get(name, 0.0) for name in TIMED_STEPS)
+    print(f"ingest + features + score + publish: {timed:.1f} s (target 60 s); whole night {ended - started:.1f} s")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak memory: {peak_mb():,.0f} MB (this process), {children:,.0f} MB (dbt)")
+
+
+def main() -> None:
+    """Parse the options and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True, help="project home with features and a champion")
+    parser.add_argument("--applications", type=int, default=2000)
+    parser.add_argument("--date", type=date.fromisoformat, default=None, help="the batch's night")
+    args = parser.parse_args()
+    run(args.home.resolve(), args.applications, args.date)
+
+
+if __name__ == "__main__":
+    main()
