@@ -10,12 +10,14 @@ DEMO_CLIENTS ?= 20000
 .PHONY: demo test lint browser bench clean
 
 # uv resolves and installs the pinned set (requirements.lock) in seconds where pip takes minutes.
+# --compile-bytecode writes the .pyc files at install: where PYTHONDONTWRITEBYTECODE is set, every
+# command (and every dbt child process) would otherwise recompile mlflow, sklearn... from source, 3-5 s each.
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
 	  { echo "Python 3.11 is required (found: $$($(PYTHON) --version 2>&1)). Set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $@
 
