@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 from rich.table import Table as RichTable
 
+from warehouse.database import open_warehouse
 from warehouse.settings import Settings
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
@@ -127,8 +128,7 @@ def utc_now() -> datetime:
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A short-lived read-write connection to the warehouse, with the ops tables in place."""
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.warehouse_path))
+    con = open_warehouse(settings.warehouse_path)
     con.execute(DDL)
     return con
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from warehouse.database import open_warehouse
 from warehouse.features import FEATURES_TABLE, ID_COLUMN
 from warehouse.settings import Settings
 
@@ -79,7 +79,7 @@ def score_counts(settings: Settings) -> dict[int, int]:
     """How many scores each client got from successful scoring runs (client id -> count)."""
     from scoring.score_tables import PREDICTIONS, RUNS
 
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with open_warehouse(settings.warehouse_path) as con:
         return dict(con.execute(f"SELECT p.{ID_COLUMN}, count(*) FROM {PREDICTIONS.qualified} AS p "
                                 f"JOIN {RUNS.qualified} AS r USING (run_id) WHERE r.status = 'succeeded' "
                                 "GROUP BY ALL").fetchall())
@@ -106,7 +106,7 @@ def top_features(champion: Any, frame: pd.DataFrame, n: int) -> list[str]:
 
 def predict(champion: Any, frame: pd.DataFrame) -> np.ndarray:
     """The champion's probability of default for each row of `frame` (columns: its features, in order)."""
-    return champion.booster.predict(_matrix(champion, frame))
+    return champion.probability(_matrix(champion, frame))
 
 
 def _matrix(champion: Any, frame: pd.DataFrame) -> np.ndarray:
@@ -116,5 +116,5 @@ def _matrix(champion: Any, frame: pd.DataFrame) -> np.ndarray:
 
 def _count(settings: Settings, table: str) -> int:
     """Rows of a warehouse table."""
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with open_warehouse(settings.warehouse_path) as con:
         return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

@@ -24,6 +24,7 @@ from scipy.special import expit
 from scoring import score_tables as st
 from scoring.labels import feature_labels
 from scoring.publish import publish
+from warehouse.database import open_warehouse
 from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN
 from warehouse.settings import Settings
 
@@ -59,6 +60,10 @@ class Model:
     """Its row of scores.model_card (registry metadata); empty for a model that was never registered."""
     log_odds_offset: float = 0.0
     """Subtracted from the booster's raw score (class weights or undersampling lifted it; see training)."""
+
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        """Probability of default of each row of a feature matrix (model order), at the real default rate."""
+        return expit(self.booster.predict(X, raw_score=True) - self.log_odds_offset)
 
     def used_features(self) -> np.ndarray:
         """Indices of the features the trees split on; the others contribute exactly 0 to every score."""
@@ -177,12 +182,7 @@ def _connect_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
     path = settings.warehouse_path
     if not path.is_file():
         raise ScoringError(f"No warehouse at {path}: run `credit-scoring ingest` and `build` first.")
-    try:
-        con = duckdb.connect(str(path))
-    except duckdb.IOException as error:
-        raise ScoringError(f"{path} is in use by another pipeline job; retry later ({error}).") from error
-    con.execute("SET enable_progress_bar = false")
-    return con
+    return open_warehouse(path, ScoringError)
 
 
 def _run(
@@ -270,7 +270,7 @@ def _score_chunk(
     _check_finite(X, ids, model.features)
 
     tick, cpu = time.perf_counter(), time.process_time()
-    probability = expit(model.booster.predict(X, raw_score=True) - model.log_odds_offset)
+    probability = model.probability(X)
     summary.proba_seconds += time.perf_counter() - tick
     summary.proba_cpu_seconds += time.process_time() - cpu
     tick, cpu = time.perf_counter(), time.process_time()

@@ -179,6 +179,33 @@ def test_cli_run_nightly_exit_codes(tmp_path: Path) -> None:
     assert refused.exit_code == EXIT_LOCKED and "locked" in refused.output
 
 
+HOLD_WAREHOUSE = """
+import sys, time
+import duckdb
+con = duckdb.connect(sys.argv[1])
+print("open", flush=True)
+time.sleep(60)
+"""
+
+
+def test_cli_says_when_another_process_has_the_warehouse_open(tmp_path: Path) -> None:
+    """Someone else writing the warehouse (DuckDB: one writer process): a one-line message and exit 1."""
+    settings = Settings(home=tmp_path)
+    settings.warehouse_path.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WAREHOUSE, str(settings.warehouse_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        cli = subprocess.run([Path(sys.executable).parent / "credit-scoring", "run-nightly", "--date", "2026-03-01"],
+                             env={**os.environ, "CREDIT_SCORING_HOME": str(tmp_path)}, capture_output=True, text=True)
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    said = " ".join(cli.stdout.split())  # rich wraps long lines
+    assert "is in use by another process; retry later" in said and "Traceback" not in cli.stdout + cli.stderr
+
+
 def test_scheduler_configuration(settings: Settings) -> None:
     """Cron trigger from settings, one instance, coalesced, misfire grace, job kept in the SQLite store."""
     cfg = settings.replace(nightly_cron="30 3 * * *")

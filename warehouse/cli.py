@@ -379,5 +379,16 @@ Look at it:
   .venv/bin/credit-scoring docs               (the feature store's documentation)""")
 
 
+def main() -> None:
+    """The `credit-scoring` command: a warehouse busy in another process is a one-line message, not a traceback."""
+    from warehouse.database import WarehouseBusyError
+
+    try:
+        app()
+    except WarehouseBusyError as error:
+        console.print(f"[bold red]{error}[/]")
+        raise SystemExit(1) from error
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -44,6 +44,7 @@ import duckdb
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
+from warehouse.database import open_warehouse
 from warehouse.schema import DAYS_CODE, INT, TEXT, Column, Table, tables
 from warehouse.settings import Settings
 
@@ -248,19 +249,12 @@ def find_files(source: Path) -> tuple[list[tuple[Table, Path]], list[str]]:
 @contextmanager
 def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse for writing (one writer process at a time) and close it afterwards."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path))
-    except duckdb.IOException as error:
-        if "lock" in str(error).lower():
-            raise IngestError(f"warehouse {path} is in use by another process; retry later") from error
-        raise IngestError(f"cannot open warehouse {path}: {error}") from error
+    con = open_warehouse(path, IngestError)
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         con.execute(f"SET threads = {os.cpu_count() or 1}")
         con.execute(f"SET memory_limit = '{memory // 2 // 2**20}MB'")
         con.execute("SET preserve_insertion_order = true")  # line numbers rely on rows kept in file order
-        con.execute("SET enable_progress_bar = false")  # ours is per file
         # The IN-list optimizer spends seconds on the hundred domain checks of an application file.
         con.execute("SET disabled_optimizers = 'in_clause'")
         yield con
