@@ -145,6 +145,7 @@ class CrossValidator:
         self.folds = list(splitter.split(np.zeros(data.n_rows), data.y))
         self.sample = None if search_max_rows is None else search_sample(data.y, search_max_rows, seed)
         """Rows the search screens candidates on (the same folds, cut down); None: all rows."""
+        self.sample_folds = self.folds if self.sample is None else _cut_folds(self.folds, self.sample, data.n_rows)
         self._binned: lgb.Dataset | None = None
 
     @property
@@ -170,13 +171,12 @@ class CrossValidator:
         start = time.perf_counter()
         oof = np.full(self.data.n_rows, np.nan if rows is not None else 0.0, dtype=np.float64)
         best_iterations: list[int] = []
-        for index in range(len(self.folds)):
-            train, test = self._fold(index, rows)
+        for index, (train, test) in enumerate(self.sample_folds if sampled else self.folds):
             if candidate.is_lightgbm:
-                booster = self._fit_lightgbm(index, candidate, rows is not None)
+                booster = self._fit_lightgbm(index, candidate, sampled)
                 best_iterations.append(booster.best_iteration)
-                raw = booster.predict(self.data.X[test], num_iteration=booster.best_iteration, raw_score=True)
-                oof[test] = expit(raw - log_odds_offset(candidate.imbalance, self.data.y[train]))
+                offset = log_odds_offset(candidate.imbalance, self.data.y[train])
+                oof[test] = corrected_probability(booster, self.data.X[test], offset, booster.best_iteration)
             else:
                 kept = cap_rows(train, self.data.y, LINEAR_MAX_ROWS, self.seed + index)
                 model = sklearn_model(candidate).fit(self.data.X[kept], self.data.y[kept])
@@ -184,15 +184,6 @@ class CrossValidator:
             if on_fold is not None:
                 on_fold()
         return CVResult(candidate, oof, best_iterations, time.perf_counter() - start, rows)
-
-    def _fold(self, index: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """A fold's training and test rows, cut down to `rows` when given."""
-        train, test = self.folds[index]
-        if rows is None:
-            return train, test
-        kept = np.zeros(self.data.n_rows, dtype=bool)
-        kept[rows] = True
-        return train[kept[train]], test[kept[test]]
 
     def fit_final(self, candidate: Candidate, n_iterations: int) -> lgb.Booster:
         """Refit a LightGBM candidate on all training rows for a fixed number of rounds."""
@@ -227,7 +218,7 @@ class CrossValidator:
         Not cached: cutting them from the binned Dataset takes a fraction of a second, while keeping every
         fold's sets of every kind would hold gigabytes at full scale.
         """
-        train = self._fold(fold, self.sample if sampled else None)[0]
+        train = (self.sample_folds if sampled else self.folds)[fold][0]
         inner, stop = train_test_split(
             train,
             test_size=INNER_VALIDATION_SHARE,
@@ -268,6 +259,13 @@ def log_odds_offset(imbalance: str, y: np.ndarray) -> float:
     return math.log(_negatives_per_positive(y))
 
 
+def corrected_probability(
+    booster: lgb.Booster, X: np.ndarray, offset: float, num_iteration: int | None = None
+) -> np.ndarray:
+    """A booster's probability of default at the real default rate: its raw score less the offset."""
+    return expit(booster.predict(X, num_iteration=num_iteration, raw_score=True) - offset)
+
+
 def cap_rows(rows: np.ndarray, y: np.ndarray, limit: int, seed: int) -> np.ndarray:
     """At most `limit` of the given rows, a seeded sample stratified by the target (all of them if fewer)."""
     if len(rows) <= limit:
@@ -297,6 +295,15 @@ class _QuietPipeline:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return self.pipeline.fit(X, y)
+
+
+def _cut_folds(
+    folds: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, n_rows: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds' training and test rows, keeping only `rows`."""
+    kept = np.zeros(n_rows, dtype=bool)
+    kept[rows] = True
+    return [(train[kept[train]], test[kept[test]]) for train, test in folds]
 
 
 def _negatives_per_positive(y: np.ndarray) -> float:

@@ -19,8 +19,8 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from scipy.special import expit
 
+from scoring.models import corrected_probability
 from scoring.report import report_path
 from warehouse.settings import Settings
 
@@ -79,8 +79,8 @@ class Champion:
         missing = [name for name in self.features if name not in frame.columns]
         if missing:
             raise ValueError(f"Model version {self.version} needs the feature columns {missing[:10]}.")
-        raw = self.model.predict(frame[self.features].to_numpy(dtype=np.float64, na_value=np.nan), raw_score=True)
-        return expit(raw - self.log_odds_offset)
+        X = frame[self.features].to_numpy(dtype=np.float64, na_value=np.nan)
+        return corrected_probability(self.model, X, self.log_odds_offset)
 
 
 def model_card(settings: Settings, champion: Champion) -> dict[str, Any]:

@@ -19,10 +19,10 @@ import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 from rich.table import Table
-from scipy.special import expit
 
 from scoring import score_tables as st
 from scoring.labels import feature_labels
+from scoring.models import corrected_probability
 from scoring.publish import publish
 from warehouse.database import open_warehouse
 from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN
@@ -63,7 +63,7 @@ class Model:
 
     def probability(self, X: np.ndarray) -> np.ndarray:
         """Probability of default of each row of a feature matrix (model order), at the real default rate."""
-        return expit(self.booster.predict(X, raw_score=True) - self.log_odds_offset)
+        return corrected_probability(self.booster, X, self.log_odds_offset)
 
     def used_features(self) -> np.ndarray:
         """Indices of the features the trees split on; the others contribute exactly 0 to every score."""
