@@ -67,10 +67,13 @@ def main() -> None:
 
             serving = Path(scratch) / "serving.duckdb"
             started = time.perf_counter()
-            build_standin_serving(serving, clients=args.clients, nights=3,
-                                  extra_features=max(args.features - len(STANDIN_WEIGHTS), 0))
-            print(f"stand-in: {args.clients:,} clients x {args.features} features "
-                  f"built in {time.perf_counter() - started:.1f} s")
+            build_standin_serving(
+                serving, clients=args.clients, nights=3, extra_features=max(args.features - len(STANDIN_WEIGHTS), 0)
+            )
+            print(
+                f"stand-in: {args.clients:,} clients x {args.features} features "
+                f"built in {time.perf_counter() - started:.1f} s"
+            )
         os.environ["CREDIT_SCORING_SERVING_PATH"] = str(serving.resolve())
         import duckdb
 

@@ -26,8 +26,9 @@ FEATURES = 15
 def population(n: int, seed: int) -> pd.DataFrame:
     """n rows of FEATURES lognormal/normal features (10% missing) and a score in (0, 1)."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({f"F{i:02d}": (rng.lognormal(10, 0.6, n) if i % 2 else rng.normal(0, 1, n))
-                          for i in range(FEATURES)})
+    frame = pd.DataFrame(
+        {f"F{i:02d}": (rng.lognormal(10, 0.6, n) if i % 2 else rng.normal(0, 1, n)) for i in range(FEATURES)}
+    )
     frame = frame.mask(rng.random(frame.shape) < 0.1)
     frame[SCORE_COLUMN] = 1 / (1 + np.exp(-rng.normal(-2.5, 1, n)))
     return frame

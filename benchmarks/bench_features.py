@@ -34,20 +34,19 @@ def layer(model: str) -> str:
 def raw_rows(warehouse: Path) -> dict[str, int]:
     """Row count of every raw table."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = [r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'raw'")
-                 .fetchall()]
+        names = [
+            r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()
+        ]
         return {n: con.execute(f'select count(*) from raw."{n}"').fetchone()[0] for n in names}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures; exit 1 when it misses the time or memory target."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--warehouse", type=Path, help="DuckDB file with the raw tables loaded.")
     source.add_argument("--data", type=Path, help="Folder of Kaggle CSVs to ingest first (not timed).")
-    parser.add_argument("--skip-tests", action="store_true", help="Do not run the dbt tests after "
-                                                                  "the models.")
+    parser.add_argument("--skip-tests", action="store_true", help="Do not run the dbt tests after the models.")
     args = parser.parse_args(argv)
 
     settings = Settings.load()
@@ -63,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             ingest_folder(args.data, settings)
 
     counts = raw_rows(settings.warehouse_path)
-    print(f"raw rows: {sum(counts.values()):,} in {len(counts)} tables "
-          f"({', '.join(f'{k} {v:,}' for k, v in counts.items())})")
+    print(
+        f"raw rows: {sum(counts.values()):,} in {len(counts)} tables "
+        f"({', '.join(f'{k} {v:,}' for k, v in counts.items())})"
+    )
 
     started = time.perf_counter()
     models = build_features(settings, select="resource_type:model", full_refresh=True)
@@ -85,17 +86,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<13} {per_layer[name]:7.1f} s (sum of model times; 2 dbt threads)")
     for node in sorted(models.models, key=lambda n: -n.seconds)[:6]:
         print(f"    {node.name:<32} {node.seconds:6.1f} s")
-    print(f"models, wall clock incl. dbt start-up and parsing: {model_seconds:.1f} s (target "
-          f"{TARGET_SECONDS} s)")
-    print(f"CPU time of the dbt process: {cpu_seconds:.1f} s (on 2 otherwise idle cores the wall clock "
-          f"is at least {cpu_seconds / 2:.1f} s)")
+    print(f"models, wall clock incl. dbt start-up and parsing: {model_seconds:.1f} s (target {TARGET_SECONDS} s)")
+    print(
+        f"CPU time of the dbt process: {cpu_seconds:.1f} s (on 2 otherwise idle cores the wall clock "
+        f"is at least {cpu_seconds / 2:.1f} s)"
+    )
     print(f"peak memory of the dbt process: {peak_gb:.2f} GB (target < {TARGET_PEAK_GB} GB)")
 
     if not args.skip_tests:
         started = time.perf_counter()
         tests = build_features(settings, select="resource_type:test resource_type:unit_test")
-        print(f"tests: {len(tests.tests)} passed in {time.perf_counter() - started:.1f} s (not in "
-              f"the target)")
+        print(f"tests: {len(tests.tests)} passed in {time.perf_counter() - started:.1f} s (not in the target)")
     return 0 if model_seconds <= TARGET_SECONDS and peak_gb < TARGET_PEAK_GB else 1
 
 

@@ -74,9 +74,7 @@ def main() -> None:
         )
         console.print(f"peak memory: main process {own:,.0f} MB, largest worker {children:,.0f} MB")
         rate, auc, mean_pd = truth_figures(out_dir)
-        console.print(
-            f"train target rate: {rate:.4f}  mean TRUE_PD: {mean_pd:.4f}  AUC of TRUE_PD: {auc:.4f}"
-        )
+        console.print(f"train target rate: {rate:.4f}  mean TRUE_PD: {mean_pd:.4f}  AUC of TRUE_PD: {auc:.4f}")
     finally:
         if args.out is None:
             shutil.rmtree(out_dir, ignore_errors=True)

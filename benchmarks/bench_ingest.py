@@ -58,8 +58,10 @@ def print_report(report: IngestReport, seconds: float) -> None:
     for f in report.files:
         mb = f.file_bytes / 1e6
         timings = " ".join(f"{f.timings.get(p, 0):>8.2f}" for p in PHASES)
-        print(f"{f.file_name:<26} {f.rows_read:>11,} {f.rows_quarantined:>8,} {mb:>7.1f} {f.seconds:>8.2f} "
-              f"{mb / max(f.seconds, 1e-9):>5.0f}  {timings}")
+        print(
+            f"{f.file_name:<26} {f.rows_read:>11,} {f.rows_quarantined:>8,} {mb:>7.1f} {f.seconds:>8.2f} "
+            f"{mb / max(f.seconds, 1e-9):>5.0f}  {timings}"
+        )
     rows, mb = sum(f.rows_read for f in report.files), sum(f.file_bytes for f in report.files) / 1e6
     print(f"{'commit':<26} {'':>11} {'':>8} {'':>7} {report.commit_seconds:>8.2f}")
     print(f"{'total':<26} {rows:>11,} {'':>8} {mb:>7.1f} {seconds:>8.2f} {mb / seconds:>5.0f}")
@@ -77,14 +79,19 @@ def main() -> None:
         report = ingest_folder(data, settings)
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         print_report(report, seconds)
-        print(f"CPU time {cpu:.1f} s (user + system, all threads); load average now "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(
+            f"CPU time {cpu:.1f} s (user + system, all threads); load average now "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
         start = time.perf_counter()
         again = ingest_folder(data, settings, progress=False)
-        print(f"reload (all skipped: {all(f.status == 'skipped' for f in again.files)}): "
-              f"{time.perf_counter() - start:.2f} s")
-        print(f"warehouse file: {settings.warehouse_path.stat().st_size / 1e6:,.0f} MB; "
-              f"peak memory: {peak_mb():,.0f} MB")
+        print(
+            f"reload (all skipped: {all(f.status == 'skipped' for f in again.files)}): "
+            f"{time.perf_counter() - start:.2f} s"
+        )
+        print(
+            f"warehouse file: {settings.warehouse_path.stat().st_size / 1e6:,.0f} MB; peak memory: {peak_mb():,.0f} MB"
+        )
 
 
 if __name__ == "__main__":

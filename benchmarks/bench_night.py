@@ -38,9 +38,12 @@ def peak_mb() -> float:
 def ensure_scored(settings: Settings) -> None:
     """Score and publish every test client once if nothing was scored yet, printing the figures."""
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        scored = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scores' AND table_name = 'runs'"
-        ).fetchone()[0] and con.execute("SELECT count(*) FROM scores.runs WHERE status = 'succeeded'").fetchone()[0]
+        scored = (
+            con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scores' AND table_name = 'runs'"
+            ).fetchone()[0]
+            and con.execute("SELECT count(*) FROM scores.runs WHERE status = 'succeeded'").fetchone()[0]
+        )
     if scored:
         return
     summary = score(settings, mode="all")
@@ -62,9 +65,7 @@ def run(home: Path, applications: int, night: date | None) -> None:
     started = time.perf_counter()
     result = run_nightly(settings, night, on_step=lambda name: marks.append((name, time.perf_counter())))
     ended = time.perf_counter()
-    seconds = {
-        name: (marks[i + 1][1] if i + 1 < len(marks) else ended) - at for i, (name, at) in enumerate(marks)
-    }
+    seconds = {name: (marks[i + 1][1] if i + 1 < len(marks) else ended) - at for i, (name, at) in enumerate(marks)}
     print(f"night {night}: {applications:,} applications, status {result.status}")
     if result.error:
         print(f"error: {result.error}")

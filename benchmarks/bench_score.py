@@ -67,9 +67,7 @@ def synthetic_home(home: Path, clients: int, features: int, trees: int, leaves: 
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.register("synthetic", table)
-        con.execute(
-            "CREATE SCHEMA features; CREATE TABLE features.client_features AS SELECT * FROM synthetic"
-        )
+        con.execute("CREATE SCHEMA features; CREATE TABLE features.client_features AS SELECT * FROM synthetic")
     return Model(booster, names, 0.5, settings.model_name, 1, "synthetic")
 
 
@@ -81,12 +79,8 @@ def cpu_seconds() -> float:
 
 def main() -> None:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--home", type=Path, help="Project home with features built and a registered champion."
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, help="Project home with features built and a registered champion.")
     parser.add_argument("--clients", type=int, default=FULL_SCALE_TEST_CLIENTS)
     parser.add_argument("--features", type=int, default=500)
     parser.add_argument("--trees", type=int, default=400)
@@ -100,9 +94,7 @@ def main() -> None:
             print(f"home {args.home} (registered champion)")
         else:
             tick = time.perf_counter()
-            model = synthetic_home(
-                Path(scratch), args.clients, args.features, args.trees, args.leaves, args.seed
-            )
+            model = synthetic_home(Path(scratch), args.clients, args.features, args.trees, args.leaves, args.seed)
             settings = Settings(home=Path(scratch))
             print(
                 f"synthetic: {args.clients:,} test clients x {args.features} features, "

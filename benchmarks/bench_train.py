@@ -88,10 +88,7 @@ def run(home: Path, clients: int, folds: int, search_iterations: int) -> None:
     print(f"folds: {folds}; search iterations: {search_iterations}; chosen: {summary.chosen.name}")
     for ev in summary.evaluations:
         print(f"  {ev.name:<24} AUC {ev.auc:.4f}  cost/client {ev.cost:.4f}  {ev.result.seconds:7.1f} s")
-    print(
-        f"OOF AUC {oof_auc:.4f}; true-PD AUC {truth_auc:.4f}; "
-        f"ratio {oof_auc / truth_auc:.4f} (target >= 0.97)"
-    )
+    print(f"OOF AUC {oof_auc:.4f}; true-PD AUC {truth_auc:.4f}; ratio {oof_auc / truth_auc:.4f} (target >= 0.97)")
     print(
         f"cost/client {summary.chosen.cost:.4f} at threshold {summary.threshold:.4f} "
         f"(at 0.5: {summary.chosen.metrics['cost_per_client_at_0_5']:.4f})"

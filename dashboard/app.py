@@ -25,13 +25,15 @@ if user is None:
     st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")], position="hidden").run()
     st.stop()
 
-navigation = st.navigation([
-    st.Page(PAGES / "client.py", title="Client", icon=":material/person:", default=True),
-    st.Page(PAGES / "population.py", title="Client vs population", icon=":material/groups:"),
-    st.Page(PAGES / "portfolio.py", title="Portfolio", icon=":material/bar_chart:"),
-    st.Page(PAGES / "model.py", title="Model", icon=":material/model_training:"),
-    st.Page(PAGES / "monitoring.py", title="Monitoring", icon=":material/monitor_heart:"),
-])
+navigation = st.navigation(
+    [
+        st.Page(PAGES / "client.py", title="Client", icon=":material/person:", default=True),
+        st.Page(PAGES / "population.py", title="Client vs population", icon=":material/groups:"),
+        st.Page(PAGES / "portfolio.py", title="Portfolio", icon=":material/bar_chart:"),
+        st.Page(PAGES / "model.py", title="Model", icon=":material/model_training:"),
+        st.Page(PAGES / "monitoring.py", title="Monitoring", icon=":material/monitor_heart:"),
+    ]
+)
 with st.sidebar:
     st.caption(f"Signed in as **{user}**")
     if st.button("Sign out"):

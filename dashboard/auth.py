@@ -37,8 +37,9 @@ def check_password(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, key = stored.split("$")
         expected = base64.b64decode(key)
-        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                                dklen=len(expected))
+        actual = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
     except ValueError:
         return False
     return scheme == "scrypt" and hmac.compare_digest(actual, expected)
@@ -53,8 +54,7 @@ def load_users(path: Path) -> dict[str, str]:
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{path}: not valid TOML ({error})") from error
     users = data.get("users", {})
-    bad = [name for name, entry in users.items()
-           if not isinstance(entry, dict) or "password_hash" not in entry]
+    bad = [name for name, entry in users.items() if not isinstance(entry, dict) or "password_hash" not in entry]
     if bad:
         raise UserError(f"{path}: users without a password_hash: {', '.join(sorted(bad))}")
     return {name: entry["password_hash"] for name, entry in users.items()}

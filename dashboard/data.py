@@ -38,10 +38,24 @@ ALERTS = "monitoring.alerts"
 DRIFT_REPORTS = "monitoring.drift_reports"
 
 PROFILE_COLUMNS = (
-    "CODE_GENDER", "DAYS_BIRTH", "NAME_FAMILY_STATUS", "CNT_CHILDREN", "CNT_FAM_MEMBERS",
-    "NAME_EDUCATION_TYPE", "NAME_INCOME_TYPE", "OCCUPATION_TYPE", "ORGANIZATION_TYPE", "DAYS_EMPLOYED",
-    "AMT_INCOME_TOTAL", "NAME_HOUSING_TYPE", "FLAG_OWN_CAR", "FLAG_OWN_REALTY", "NAME_CONTRACT_TYPE",
-    "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE",
+    "CODE_GENDER",
+    "DAYS_BIRTH",
+    "NAME_FAMILY_STATUS",
+    "CNT_CHILDREN",
+    "CNT_FAM_MEMBERS",
+    "NAME_EDUCATION_TYPE",
+    "NAME_INCOME_TYPE",
+    "OCCUPATION_TYPE",
+    "ORGANIZATION_TYPE",
+    "DAYS_EMPLOYED",
+    "AMT_INCOME_TOTAL",
+    "NAME_HOUSING_TYPE",
+    "FLAG_OWN_CAR",
+    "FLAG_OWN_REALTY",
+    "NAME_CONTRACT_TYPE",
+    "AMT_CREDIT",
+    "AMT_ANNUITY",
+    "AMT_GOODS_PRICE",
 )
 """Raw application columns shown as the client's profile (the model features hold only their encodings)."""
 
@@ -102,8 +116,11 @@ def query(settings: Settings, sql: str, params: tuple = ()) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _catalog(version: Serving) -> dict[str, list[str]]:
     """'schema.table' -> column names in order, for every table and view of one serving version."""
-    df = _query(version, "SELECT schema_name || '.' || table_name AS t, column_name FROM duckdb_columns() "
-                         "WHERE NOT internal ORDER BY t, column_index")
+    df = _query(
+        version,
+        "SELECT schema_name || '.' || table_name AS t, column_name FROM duckdb_columns() "
+        "WHERE NOT internal ORDER BY t, column_index",
+    )
     return {table: list(group["column_name"]) for table, group in df.groupby("t", sort=False)}
 
 
@@ -139,11 +156,15 @@ def _checked_feature(settings: Settings, feature: str) -> str:
 
 def find_clients(settings: Settings, text: str = "", limit: int = 200) -> pd.DataFrame:
     """Clients whose id starts with `text` (id, decision or NULL when not scored), at most `limit`."""
-    return query(settings, f"""
+    return query(
+        settings,
+        f"""
         SELECT f.{ID_COLUMN} AS client_id, l.decision
         FROM {FEATURES_TABLE} f LEFT JOIN {LATEST} l USING ({ID_COLUMN})
         WHERE CAST(f.{ID_COLUMN} AS VARCHAR) LIKE ? || '%'
-        ORDER BY l.decision IS NULL, f.{ID_COLUMN} LIMIT ?""", (text.strip(), limit))
+        ORDER BY l.decision IS NULL, f.{ID_COLUMN} LIMIT ?""",
+        (text.strip(), limit),
+    )
 
 
 def client_exists(settings: Settings, client_id: int) -> bool:
@@ -164,8 +185,11 @@ def client_decision(settings: Settings, client_id: int) -> dict | None:
 
 def _latest_run_of(settings: Settings, client_id: int) -> str | None:
     """The run that produced the client's latest prediction."""
-    df = query(settings, f"SELECT run_id FROM {PREDICTIONS} WHERE {ID_COLUMN} = ? "
-                         "ORDER BY scored_at DESC LIMIT 1", (client_id,))
+    df = query(
+        settings,
+        f"SELECT run_id FROM {PREDICTIONS} WHERE {ID_COLUMN} = ? ORDER BY scored_at DESC LIMIT 1",
+        (client_id,),
+    )
     return None if df.empty else df["run_id"].iloc[0]
 
 
@@ -194,17 +218,24 @@ def feature_label_map(settings: Settings) -> dict[str, str]:
 
 def client_explanation(settings: Settings, client_id: int, run_id: str) -> pd.DataFrame:
     """Every feature's SHAP contribution (log-odds) and value for the client in that run, largest first."""
-    return query(settings, f"""
+    return query(
+        settings,
+        f"""
         SELECT feature, value, contribution, rank FROM {EXPLANATIONS}
-        WHERE {ID_COLUMN} = ? AND run_id = ? ORDER BY abs(contribution) DESC, feature""", (client_id, run_id))
+        WHERE {ID_COLUMN} = ? AND run_id = ? ORDER BY abs(contribution) DESC, feature""",
+        (client_id, run_id),
+    )
 
 
 def client_base_value(settings: Settings, client_id: int, run_id: str) -> float | None:
     """The model's expected log-odds (SHAP base value) for the client's run, wherever the scorer put it."""
     for table in (PREDICTIONS, BASE_VALUES, EXPLANATIONS):
         if has(settings, table) and "base_value" in columns(settings, table):
-            df = query(settings, f"SELECT base_value FROM {table} WHERE {ID_COLUMN} = ? AND run_id = ? "
-                                 "LIMIT 1", (client_id, run_id))
+            df = query(
+                settings,
+                f"SELECT base_value FROM {table} WHERE {ID_COLUMN} = ? AND run_id = ? LIMIT 1",
+                (client_id, run_id),
+            )
             if not df.empty and pd.notna(df["base_value"].iloc[0]):
                 return float(df["base_value"].iloc[0])
     return None
@@ -242,7 +273,9 @@ def feature_distribution(settings: Settings, feature: str, bins: int = 30) -> pd
     bins hold everything beyond.
     """
     col = _checked_feature(settings, feature)
-    return query(settings, f"""
+    return query(
+        settings,
+        f"""
         WITH v AS (
             SELECT f.{col}::DOUBLE AS x, l.decision
             FROM {FEATURES_TABLE} f JOIN {LATEST} l USING ({ID_COLUMN})
@@ -256,19 +289,24 @@ def feature_distribution(settings: Settings, feature: str, bins: int = 30) -> pd
                any_value(lo) + (bin + 1) * (any_value(hi) - any_value(lo)) / ? AS bin_end,
                count(*) AS clients,
                count(*) / sum(count(*)) OVER (PARTITION BY decision) AS share
-        FROM b GROUP BY decision, bin ORDER BY decision, bin""", (bins, bins, bins, bins))
+        FROM b GROUP BY decision, bin ORDER BY decision, bin""",
+        (bins, bins, bins, bins),
+    )
 
 
 def feature_percentiles(settings: Settings, feature: str, value: float) -> dict[str, tuple[float, float]]:
     """Shares of accepted, refused and all scored clients whose value is below and above the given one."""
     col = _checked_feature(settings, feature)
-    df = query(settings, f"""
+    df = query(
+        settings,
+        f"""
         SELECT decision, avg(CASE WHEN f.{col} < ? THEN 1.0 ELSE 0.0 END) AS below,
                avg(CASE WHEN f.{col} > ? THEN 1.0 ELSE 0.0 END) AS above
         FROM {FEATURES_TABLE} f JOIN {LATEST} l USING ({ID_COLUMN})
-        WHERE f.{col} IS NOT NULL GROUP BY ROLLUP (decision)""", (value, value))
-    return {("all" if pd.isna(r.decision) else r.decision): (float(r.below), float(r.above))
-            for r in df.itertuples()}
+        WHERE f.{col} IS NOT NULL GROUP BY ROLLUP (decision)""",
+        (value, value),
+    )
+    return {("all" if pd.isna(r.decision) else r.decision): (float(r.below), float(r.above)) for r in df.itertuples()}
 
 
 def client_top_features(settings: Settings, client_id: int, run_id: str, n: int = 8) -> list[str]:
@@ -282,45 +320,62 @@ def client_top_features(settings: Settings, client_id: int, run_id: str, n: int 
 
 def portfolio_summary(settings: Settings) -> dict[str, float]:
     """Clients scored, accepted, refused, approval rate and mean probability over latest decisions."""
-    df = query(settings, f"""
+    df = query(
+        settings,
+        f"""
         SELECT count(*) AS clients, count(*) FILTER (decision = 'accept') AS accepted,
                count(*) FILTER (decision = 'refuse') AS refused, avg(probability) AS mean_probability,
                max(scored_at) AS last_scored_at
-        FROM {LATEST}""")
+        FROM {LATEST}""",
+    )
     return df.iloc[0].to_dict()
 
 
 def score_histogram(settings: Settings, bins: int = 40) -> pd.DataFrame:
     """Number of clients per probability bin and decision (latest decisions)."""
-    return query(settings, f"""
+    return query(
+        settings,
+        f"""
         SELECT decision, least(floor(probability * ?), ? - 1) / ? AS bin_start, count(*) AS clients
-        FROM {LATEST} GROUP BY ALL ORDER BY bin_start""", (bins, bins, bins))
+        FROM {LATEST} GROUP BY ALL ORDER BY bin_start""",
+        (bins, bins, bins),
+    )
 
 
 def bad_rate_by_band(settings: Settings, bands: int = 10) -> pd.DataFrame:
     """Observed default rate per score band (equal-count bands) among clients whose outcome is known."""
-    return query(settings, f"""
+    return query(
+        settings,
+        f"""
         WITH k AS (
             SELECT l.probability, f.{TARGET_COLUMN} AS target,
                    ntile(?) OVER (ORDER BY l.probability) AS band
             FROM {LATEST} l JOIN {FEATURES_TABLE} f USING ({ID_COLUMN}) WHERE f.{TARGET_COLUMN} IS NOT NULL)
         SELECT band, min(probability) AS p_from, max(probability) AS p_to, count(*) AS clients,
-               avg(target) AS bad_rate FROM k GROUP BY band ORDER BY band""", (bands,))
+               avg(target) AS bad_rate FROM k GROUP BY band ORDER BY band""",
+        (bands,),
+    )
 
 
 def counts_per_run(settings: Settings) -> pd.DataFrame:
     """Clients accepted and refused by each successful scoring run, oldest first."""
-    return query(settings, f"""
+    return query(
+        settings,
+        f"""
         SELECT r.run_id, coalesce(r.finished_at, r.started_at) AS night, r.model_version, p.decision,
                count(*) AS clients
         FROM {RUNS} r JOIN {PREDICTIONS} p USING (run_id) WHERE r.status = 'succeeded'
-        GROUP BY ALL ORDER BY night, p.decision""")
+        GROUP BY ALL ORDER BY night, p.decision""",
+    )
 
 
 def dataset_counts(settings: Settings) -> pd.DataFrame:
     """Clients in the feature store per data set (train/test) and how many have a known outcome."""
-    return query(settings, f"""SELECT {DATASET_COLUMN} AS dataset, count(*) AS clients,
-        count({TARGET_COLUMN}) AS with_outcome FROM {FEATURES_TABLE} GROUP BY ALL ORDER BY dataset""")
+    return query(
+        settings,
+        f"""SELECT {DATASET_COLUMN} AS dataset, count(*) AS clients,
+        count({TARGET_COLUMN}) AS with_outcome FROM {FEATURES_TABLE} GROUP BY ALL ORDER BY dataset""",
+    )
 
 
 # --- model and monitoring ------------------------------------------------------------------------------
@@ -328,8 +383,9 @@ def dataset_counts(settings: Settings) -> pd.DataFrame:
 
 def champion_version(settings: Settings) -> str | None:
     """The model version of the latest successful scoring run."""
-    df = query(settings, f"SELECT model_version FROM {RUNS} WHERE status = 'succeeded' "
-                         "ORDER BY finished_at DESC LIMIT 1")
+    df = query(
+        settings, f"SELECT model_version FROM {RUNS} WHERE status = 'succeeded' ORDER BY finished_at DESC LIMIT 1"
+    )
     return None if df.empty else str(df["model_version"].iloc[0])
 
 
@@ -337,16 +393,23 @@ def model_card(settings: Settings, model_version: str | None) -> dict | None:
     """The published training card of a model version (None when not published)."""
     if not has(settings, MODEL_CARD):
         return None
-    df = query(settings, f"SELECT * FROM {MODEL_CARD} WHERE CAST(model_version AS VARCHAR) = ? "
-                         "OR ? IS NULL ORDER BY trained_at DESC LIMIT 1", (model_version, model_version))
+    df = query(
+        settings,
+        f"SELECT * FROM {MODEL_CARD} WHERE CAST(model_version AS VARCHAR) = ? "
+        "OR ? IS NULL ORDER BY trained_at DESC LIMIT 1",
+        (model_version, model_version),
+    )
     return None if df.empty else df.iloc[0].to_dict()
 
 
 def global_importance(settings: Settings, model_version: str | None, n: int = 20) -> pd.DataFrame:
     """The features with the largest mean |SHAP| for a model version."""
-    return query(settings, f"""SELECT feature, mean_abs_shap, rank FROM {IMPORTANCE}
+    return query(
+        settings,
+        f"""SELECT feature, mean_abs_shap, rank FROM {IMPORTANCE}
         WHERE CAST(model_version AS VARCHAR) = ? OR ? IS NULL ORDER BY rank LIMIT ?""",
-                 (model_version, model_version, n))
+        (model_version, model_version, n),
+    )
 
 
 def recent_runs(settings: Settings, limit: int = 20) -> pd.DataFrame:
@@ -354,8 +417,7 @@ def recent_runs(settings: Settings, limit: int = 20) -> pd.DataFrame:
     return query(settings, f"SELECT * FROM {RUNS} ORDER BY started_at DESC LIMIT ?", (limit,))
 
 
-def optional_table(settings: Settings, table: str, order_by: str | None = None,
-                   limit: int = 200) -> pd.DataFrame:
+def optional_table(settings: Settings, table: str, order_by: str | None = None, limit: int = 200) -> pd.DataFrame:
     """Rows of a table that may not be published (empty frame when absent), newest first by `order_by`."""
     if not has(settings, table):
         return pd.DataFrame()
@@ -386,8 +448,11 @@ def drift_report_path(settings: Settings, run_id: str | None) -> Path | None:
     for table in (DRIFT_REPORTS, DRIFT, JOB_RUNS):
         if run_id is None or not has(settings, table) or "report_path" not in columns(settings, table):
             continue
-        df = query(settings, f"SELECT report_path FROM {table} WHERE CAST(run_id AS VARCHAR) = ? "
-                             "AND report_path IS NOT NULL LIMIT 1", (run_id,))
+        df = query(
+            settings,
+            f"SELECT report_path FROM {table} WHERE CAST(run_id AS VARCHAR) = ? AND report_path IS NOT NULL LIMIT 1",
+            (run_id,),
+        )
         if not df.empty and os.path.isfile(df["report_path"].iloc[0]):
             return Path(df["report_path"].iloc[0])
     return None

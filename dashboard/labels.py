@@ -20,8 +20,16 @@ SOURCES = {
     "CC": "Credit card",
 }
 AGGREGATES = {
-    "MEAN": "average", "MAX": "highest", "MIN": "lowest", "SUM": "total", "VAR": "variance", "STD": "spread",
-    "COUNT": "number", "SIZE": "number of records", "NUNIQUE": "distinct values", "MEDIAN": "median",
+    "MEAN": "average",
+    "MAX": "highest",
+    "MIN": "lowest",
+    "SUM": "total",
+    "VAR": "variance",
+    "STD": "spread",
+    "COUNT": "number",
+    "SIZE": "number of records",
+    "NUNIQUE": "distinct values",
+    "MEDIAN": "median",
     "LAST": "latest",
 }
 NAMES = {
@@ -76,8 +84,18 @@ NAMES = {
     "NAME_CONTRACT_STATUS": "contract status",
     "CNT_DRAWINGS_ATM_CURRENT": "ATM withdrawals",
 }
-WORDS = {"AMT": "amount", "CNT": "number of", "DAYS": "days", "NUM": "number", "PERC": "share",
-         "CURR": "current", "PREV": "previous", "APPR": "application", "REG": "registered", "DEF": "default"}
+WORDS = {
+    "AMT": "amount",
+    "CNT": "number of",
+    "DAYS": "days",
+    "NUM": "number",
+    "PERC": "share",
+    "CURR": "current",
+    "PREV": "previous",
+    "APPR": "application",
+    "REG": "registered",
+    "DEF": "default",
+}
 
 
 @cache

@@ -42,8 +42,10 @@ def sign_in_form(cfg: Settings) -> None:
         st.error(f"The dashboard accounts file cannot be read: {error}")
         return
     if not users:
-        st.info(f"No dashboard account exists yet ({cfg.dashboard_users_file}). "
-                "Create one with `credit-scoring dashboard-user add NAME`.")
+        st.info(
+            f"No dashboard account exists yet ({cfg.dashboard_users_file}). "
+            "Create one with `credit-scoring dashboard-user add NAME`."
+        )
         return
     with st.form("sign_in"):
         name = st.text_input("User name")
@@ -101,8 +103,10 @@ def page_guard() -> Iterator[None]:
     except data.ServingUnavailable as error:
         st.info(str(error))
     except duckdb.CatalogException as error:
-        st.warning("The serving database does not hold what this page needs yet "
-                   f"(a newer `credit-scoring score` run publishes it): {str(error).splitlines()[0]}")
+        st.warning(
+            "The serving database does not hold what this page needs yet "
+            f"(a newer `credit-scoring score` run publishes it): {str(error).splitlines()[0]}"
+        )
 
 
 def require_serving(cfg: Settings) -> None:

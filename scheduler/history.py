@@ -103,16 +103,20 @@ class JobRun:
 
 def _run_table(run: JobRun) -> RichTable:
     """A rich table of a run: its outcome in the title, one line per step."""
-    styles = {SUCCEEDED: "green", SKIPPED: "dim", FAILED: "bold red", LOCKED: "bold yellow",
-              RUNNING: "yellow"}
+    styles = {SUCCEEDED: "green", SKIPPED: "dim", FAILED: "bold red", LOCKED: "bold yellow", RUNNING: "yellow"}
     run_name = f"{run.job} run {run.run_id or '(not recorded)'} for {run.night}"
     title = f"{run_name}: [{styles[run.status]}]{run.status}[/]"
     table = RichTable(title=title, caption=run.error or run.message, caption_justify="left")
     for name in ("step", "status", "rows in", "rows out", "error"):
         table.add_column(name, justify="right" if name.startswith("rows") else "left", overflow="fold")
     for step in run.steps:
-        table.add_row(step.step, f"[{styles[step.status]}]{step.status}[/]", _count(step.rows_in),
-                      _count(step.rows_out), step.error_message or "")
+        table.add_row(
+            step.step,
+            f"[{styles[step.status]}]{step.status}[/]",
+            _count(step.rows_in),
+            _count(step.rows_out),
+            step.error_message or "",
+        )
     return table
 
 
@@ -150,10 +154,14 @@ class RunHistory:
         now = utc_now()
         error = "interrupted: the process ended before the run finished"
         with connect(self.settings) as con:
-            con.execute("UPDATE ops.job_steps SET status = ?, finished_at = ?, error_message = ? "
-                        "WHERE status = ?", [FAILED, now, error, RUNNING])
-            interrupted = con.execute("UPDATE ops.job_runs SET status = ?, finished_at = ?, error = ? "
-                                      "WHERE status = ? RETURNING run_id", [FAILED, now, error, RUNNING])
+            con.execute(
+                "UPDATE ops.job_steps SET status = ?, finished_at = ?, error_message = ? WHERE status = ?",
+                [FAILED, now, error, RUNNING],
+            )
+            interrupted = con.execute(
+                "UPDATE ops.job_runs SET status = ?, finished_at = ?, error = ? WHERE status = ? RETURNING run_id",
+                [FAILED, now, error, RUNNING],
+            )
             return len(interrupted.fetchall())
 
     def start(self, job: str, night: date, batch_folder: Path | None) -> JobRun:
@@ -163,17 +171,19 @@ class RunHistory:
         (run.run_id,) = self._execute(
             "INSERT INTO ops.job_runs (run_id, job, night, started_at, status, batch_folder) "
             "VALUES (nextval('ops.run_id_seq'), ?, ?, ?, ?, ?) RETURNING run_id",
-            [job, night, run.started_at, RUNNING, folder])[0]
+            [job, night, run.started_at, RUNNING, folder],
+        )[0]
         return run
 
-    def finish(self, run: JobRun, status: str, *, message: str | None = None,
-               error: str | None = None) -> JobRun:
+    def finish(self, run: JobRun, status: str, *, message: str | None = None, error: str | None = None) -> JobRun:
         """Record the end of a run."""
         run.status, run.message, run.error, run.finished_at = status, message, error, utc_now()
         folder = None if run.batch_folder is None else str(run.batch_folder)
-        self._execute("UPDATE ops.job_runs SET status = ?, finished_at = ?, error = ?, message = ?, "
-                      "batch_folder = ? WHERE run_id = ?",
-                      [status, run.finished_at, error, message, folder, run.run_id])
+        self._execute(
+            "UPDATE ops.job_runs SET status = ?, finished_at = ?, error = ?, message = ?, "
+            "batch_folder = ? WHERE run_id = ?",
+            [status, run.finished_at, error, message, folder, run.run_id],
+        )
         return run
 
     def record_load(self, run: JobRun, load_id: int) -> None:
@@ -182,13 +192,16 @@ class RunHistory:
 
     def step_started(self, run: JobRun, step: str) -> None:
         """Record that a step started."""
-        self._execute("INSERT INTO ops.job_steps (run_id, step, started_at, status) VALUES (?, ?, ?, ?)",
-                      [run.run_id, step, utc_now(), RUNNING])
+        self._execute(
+            "INSERT INTO ops.job_steps (run_id, step, started_at, status) VALUES (?, ?, ?, ?)",
+            [run.run_id, step, utc_now(), RUNNING],
+        )
 
     def step_finished(self, run: JobRun, result: StepRun) -> None:
         """Record how a step ended."""
         run.steps.append(result)
-        self._execute("UPDATE ops.job_steps SET finished_at = ?, status = ?, rows_in = ?, rows_out = ?, "
-                      "error_message = ? WHERE run_id = ? AND step = ?",
-                      [utc_now(), result.status, result.rows_in, result.rows_out, result.error_message,
-                       run.run_id, result.step])
+        self._execute(
+            "UPDATE ops.job_steps SET finished_at = ?, status = ?, rows_in = ?, rows_out = ?, "
+            "error_message = ? WHERE run_id = ? AND step = ?",
+            [utc_now(), result.status, result.rows_in, result.rows_out, result.error_message, run.run_id, result.step],
+        )

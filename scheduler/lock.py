@@ -35,8 +35,7 @@ def run_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as busy:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise RunLocked(f"another run holds the lock {path} (process {holder}); try again when it ends") \
-                from busy
+            raise RunLocked(f"another run holds the lock {path} (process {holder}); try again when it ends") from busy
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield

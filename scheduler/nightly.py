@@ -87,8 +87,7 @@ def _run_locked(settings: Settings, night: date, on_step: OnStep) -> JobRun:
             on_step(name)
             night_run.step(name)
     except StepFailed as failure:
-        return history.finish(run, FAILED, error=str(failure),
-                              message=f"batch left in {batch} to be retried")
+        return history.finish(run, FAILED, error=str(failure), message=f"batch left in {batch} to be retried")
     return history.finish(run, SUCCEEDED, message=night_run.summary())
 
 
@@ -161,8 +160,10 @@ class _NightRun:
     def _ingest(self) -> steps.Counts:
         """Load the batch (refusing one whose date was already processed)."""
         if self.done.exists():
-            raise FileExistsError(f"the batch of {self.run.night} was already processed into {self.done}; "
-                                  f"remove {self.batch} (or {self.done} to process it again)")
+            raise FileExistsError(
+                f"the batch of {self.run.night} was already processed into {self.done}; "
+                f"remove {self.batch} (or {self.done} to process it again)"
+            )
         self.client_ids = steps.batch_client_ids(self.batch)
         counts = steps.ingest_batch(self.settings, self.batch)
         if counts.load_id is not None and counts.rows_out:

@@ -38,14 +38,19 @@ def job_store(settings: Settings) -> SQLAlchemyJobStore:
     return SQLAlchemyJobStore(url=f"sqlite:///{settings.scheduler_db_path}")
 
 
-def build_scheduler(settings: Settings,
-                    scheduler_cls: type[BaseScheduler] = BlockingScheduler) -> BaseScheduler:
+def build_scheduler(settings: Settings, scheduler_cls: type[BaseScheduler] = BlockingScheduler) -> BaseScheduler:
     """A scheduler (not started) holding the nightly job, with any run missed while it was off kept due."""
     scheduler = scheduler_cls(jobstores={STORE: job_store(settings)})
     missed = _missed_run_time(settings, scheduler)
     scheduler.add_job(
-        nightly_job, CronTrigger.from_crontab(settings.nightly_cron), args=[settings], id=JOB_ID,
-        name="nightly scoring", replace_existing=True, coalesce=True, max_instances=1,
+        nightly_job,
+        CronTrigger.from_crontab(settings.nightly_cron),
+        args=[settings],
+        id=JOB_ID,
+        name="nightly scoring",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
         misfire_grace_time=settings.nightly_misfire_grace_s,
         **({"next_run_time": missed} if missed else {}),
     )

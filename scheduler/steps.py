@@ -46,8 +46,11 @@ def ingest_batch(settings: Settings, folder: Path) -> Counts:
     if not report.committed:
         problems = "; ".join(f"{f.file_name}: {f.message}" for f in report.rejected_files)
         raise IngestError(f"batch {folder} rejected, the warehouse is unchanged: {problems}")
-    return Counts(rows_in=sum(f.rows_read for f in report.files),
-                  rows_out=sum(f.rows_loaded for f in report.files), load_id=report.load_id)
+    return Counts(
+        rows_in=sum(f.rows_read for f in report.files),
+        rows_out=sum(f.rows_loaded for f in report.files),
+        load_id=report.load_id,
+    )
 
 
 def build_features(settings: Settings) -> Counts:
@@ -80,9 +83,13 @@ def score_counts(settings: Settings) -> dict[int, int]:
     from scoring.score_tables import PREDICTIONS, RUNS
 
     with open_warehouse(settings.warehouse_path) as con:
-        return dict(con.execute(f"SELECT p.{ID_COLUMN}, count(*) FROM {PREDICTIONS.qualified} AS p "
-                                f"JOIN {RUNS.qualified} AS r USING (run_id) WHERE r.status = 'succeeded' "
-                                "GROUP BY ALL").fetchall())
+        return dict(
+            con.execute(
+                f"SELECT p.{ID_COLUMN}, count(*) FROM {PREDICTIONS.qualified} AS p "
+                f"JOIN {RUNS.qualified} AS r USING (run_id) WHERE r.status = 'succeeded' "
+                "GROUP BY ALL"
+            ).fetchall()
+        )
 
 
 def load_champion(settings: Settings) -> Any:

@@ -43,9 +43,15 @@ NUMERIC_TYPES = (
 BUREAU = "bureau + bureau_balance"
 PREVIOUS = "previous_application"
 SOURCE_PREFIXES = {
-    "BURO": BUREAU, "ACTIVE": BUREAU, "CLOSED": BUREAU,
-    "PREV": PREVIOUS, "APPROVED": PREVIOUS, "REFUSED": PREVIOUS,
-    "POS": "POS_CASH_balance", "CC": "credit_card_balance", "INSTAL": "installments_payments",
+    "BURO": BUREAU,
+    "ACTIVE": BUREAU,
+    "CLOSED": BUREAU,
+    "PREV": PREVIOUS,
+    "APPROVED": PREVIOUS,
+    "REFUSED": PREVIOUS,
+    "POS": "POS_CASH_balance",
+    "CC": "credit_card_balance",
+    "INSTAL": "installments_payments",
 }
 
 
@@ -113,9 +119,7 @@ def feature_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     try:
         described = con.sql(f"DESCRIBE {FEATURES_TABLE}").fetchall()
     except duckdb.CatalogException as error:
-        raise FeatureStoreError(
-            f"{path}: {FEATURES_TABLE} does not exist; build the feature store first."
-        ) from error
+        raise FeatureStoreError(f"{path}: {FEATURES_TABLE} does not exist; build the feature store first.") from error
     types = {name: kind for name, kind, *_ in described}
     missing = [name for name in NON_FEATURE_COLUMNS if name not in types]
     if missing:
@@ -123,9 +127,7 @@ def feature_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     features = [name for name in types if name not in NON_FEATURE_COLUMNS]
     bad = [f"{name} ({types[name]})" for name in features if not types[name].startswith(NUMERIC_TYPES)]
     if bad:
-        raise FeatureStoreError(
-            f"{path}: {FEATURES_TABLE} has non-numeric feature columns: {', '.join(bad)}."
-        )
+        raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has non-numeric feature columns: {', '.join(bad)}.")
     if not features:
         raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has no feature columns.")
     return features
@@ -165,9 +167,7 @@ def _checked_target(frame: pd.DataFrame, path: Path) -> np.ndarray:
         )
     y = target.to_numpy(dtype=np.int8)
     if y.min() == y.max():
-        raise FeatureStoreError(
-            f"{path}: every train row has {TARGET_COLUMN} = {y[0]}; cannot learn a score."
-        )
+        raise FeatureStoreError(f"{path}: every train row has {TARGET_COLUMN} = {y[0]}; cannot learn a score.")
     return y
 
 
@@ -189,6 +189,5 @@ def _check_unique(ids: np.ndarray, path: Path) -> None:
     values, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
         raise FeatureStoreError(
-            f"{path}: {FEATURES_TABLE} has several train rows "
-            f"for SK_ID_CURR {values[counts > 1][:5].tolist()}."
+            f"{path}: {FEATURES_TABLE} has several train rows for SK_ID_CURR {values[counts > 1][:5].tolist()}."
         )

@@ -36,8 +36,10 @@ PSI_EPSILON = 1e-4
 """Share given to an empty bin so that PSI stays finite (an empty bin on one side still counts heavily)."""
 MIN_SCORE_REFERENCE_ROWS = 200
 """Fewest test-set clients to serve as the reference of the score (below: training clients)."""
-TEST_SET = (f"{DATASET_COLUMN} = 'test' AND {LOAD_ID_COLUMN} NOT IN "
-            "(SELECT load_id FROM ops.job_runs WHERE load_id IS NOT NULL)")
+TEST_SET = (
+    f"{DATASET_COLUMN} = 'test' AND {LOAD_ID_COLUMN} NOT IN "
+    "(SELECT load_id FROM ops.job_runs WHERE load_id IS NOT NULL)"
+)
 """The test set: clients without a known outcome, except those nightly batches brought."""
 PSI_BANDS = ((0.1, "stable"), (0.25, "watch"), (float("inf"), "act"))
 """The usual reading of PSI: below 0.1 stable, 0.1 to 0.25 watch, above 0.25 act."""
@@ -180,8 +182,7 @@ def psi_band(value: float) -> str:
     return next(band for bound, band in PSI_BANDS if value < bound)
 
 
-def check_batch(settings: Settings, run_id: int, client_ids: Sequence[int],
-                night: date | None = None) -> DriftResult:
+def check_batch(settings: Settings, run_id: int, client_ids: Sequence[int], night: date | None = None) -> DriftResult:
     """Compare one night's new clients with the training population; store and return the findings."""
     if not len(client_ids):
         raise ValueError("drift check of an empty batch: no client ids given")
@@ -194,8 +195,7 @@ def check_test_set(settings: Settings, run_id: int) -> DriftResult:
     return _check(settings, run_id, "test_set", None, None)
 
 
-def _check(settings: Settings, run_id: int, scope: str, night: date | None,
-           ids: pd.DataFrame | None) -> DriftResult:
+def _check(settings: Settings, run_id: int, scope: str, night: date | None, ids: pd.DataFrame | None) -> DriftResult:
     """Load the populations, compare them, save the report and store the results."""
     champion = steps.load_champion(settings)
     features = steps.champion_features(champion)
@@ -218,8 +218,15 @@ def _check(settings: Settings, run_id: int, scope: str, night: date | None,
     return result
 
 
-def compare(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, run_id: int, scope: str,
-            night: date | None = None, score_reference: np.ndarray | None = None) -> DriftResult:
+def compare(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    settings: Settings,
+    run_id: int,
+    scope: str,
+    night: date | None = None,
+    score_reference: np.ndarray | None = None,
+) -> DriftResult:
     """Compare two populations column by column (evidently tests and PSI), save the HTML report, raise alerts.
 
     Both frames hold the same numeric columns, `score` among them. `score_reference`, when given, replaces
@@ -227,24 +234,28 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, 
     """
     scores = reference[SCORE_COLUMN].to_numpy() if score_reference is None else np.asarray(score_reference)
     # evidently tests each column on its non-missing values: padding the shorter column with NaN is harmless
-    padded = pd.concat([reference.drop(columns=SCORE_COLUMN).reset_index(drop=True),
-                        pd.Series(scores, name=SCORE_COLUMN)], axis=1)
+    padded = pd.concat(
+        [reference.drop(columns=SCORE_COLUMN).reset_index(drop=True), pd.Series(scores, name=SCORE_COLUMN)], axis=1
+    )
     columns, report_path = _evidently(padded, current, settings, run_id, scope, night)
-    psis = {name: psi(reference[name].to_numpy(), current[name].to_numpy())
-            for name in reference.columns if name != SCORE_COLUMN}
+    psis = {
+        name: psi(reference[name].to_numpy(), current[name].to_numpy())
+        for name in reference.columns
+        if name != SCORE_COLUMN
+    }
     psis[SCORE_COLUMN] = psi(scores, current[SCORE_COLUMN].to_numpy())
     source = "train" if score_reference is None else "test_set"
     result = DriftResult(run_id, scope, len(reference), len(current), columns, psis, [], report_path, source)
     return _with_alerts(result, settings)
 
 
-def _sample(con: duckdb.DuckDBPyConnection, features: list[str], where: str,
-            settings: Settings) -> pd.DataFrame:
+def _sample(con: duckdb.DuckDBPyConnection, features: list[str], where: str, settings: Settings) -> pd.DataFrame:
     """At most drift_sample_rows clients matching `where`, picked by a seeded hash (same ones each time)."""
     cols = ", ".join(f'"{f}"' for f in features)
-    return con.execute(f"SELECT {cols} FROM {FEATURES_TABLE} WHERE {where} "
-                       f"ORDER BY hash({ID_COLUMN} + ?), {ID_COLUMN} LIMIT ?",
-                       [settings.seed, settings.drift_sample_rows]).df()
+    return con.execute(
+        f"SELECT {cols} FROM {FEATURES_TABLE} WHERE {where} ORDER BY hash({ID_COLUMN} + ?), {ID_COLUMN} LIMIT ?",
+        [settings.seed, settings.drift_sample_rows],
+    ).df()
 
 
 def _monitored(champion: object, frame: pd.DataFrame, top: list[str]) -> pd.DataFrame:
@@ -254,8 +265,9 @@ def _monitored(champion: object, frame: pd.DataFrame, top: list[str]) -> pd.Data
     return out.reset_index(drop=True)
 
 
-def _evidently(reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, run_id: int, scope: str,
-               night: date | None) -> tuple[list[FeatureDrift], Path]:
+def _evidently(
+    reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, run_id: int, scope: str, night: date | None
+) -> tuple[list[FeatureDrift], Path]:
     """Run evidently's data drift preset, save its HTML report and return its per-column verdicts."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
@@ -277,8 +289,15 @@ def _verdicts(snapshot: dict) -> list[FeatureDrift]:
     for metric in snapshot["metrics"]:
         config = metric["config"]
         if config["type"].endswith("ValueDrift"):
-            out.append(FeatureDrift(config["column"], str(config["method"]), float(metric["value"]),
-                                    float(config["threshold"]), failed[config["column"]]))
+            out.append(
+                FeatureDrift(
+                    config["column"],
+                    str(config["method"]),
+                    float(metric["value"]),
+                    float(config["threshold"]),
+                    failed[config["column"]],
+                )
+            )
     return out
 
 
@@ -287,21 +306,43 @@ def _with_alerts(result: DriftResult, settings: Settings) -> DriftResult:
     alerts = []
     drifted = [c.feature for c in result.features if c.drifted]
     if result.drift_share > settings.drift_share_threshold:
-        alerts.append(Alert("drift_share", result.drift_share, settings.drift_share_threshold,
-                            f"{len(drifted)} of {len(result.features)} top features drifted "
-                            f"({result.drift_share:.0%} > {settings.drift_share_threshold:.0%}): "
-                            + ", ".join(drifted)))
+        alerts.append(
+            Alert(
+                "drift_share",
+                result.drift_share,
+                settings.drift_share_threshold,
+                f"{len(drifted)} of {len(result.features)} top features drifted "
+                f"({result.drift_share:.0%} > {settings.drift_share_threshold:.0%}): " + ", ".join(drifted),
+            )
+        )
     if result.score_psi > settings.score_psi_threshold:
-        alerts.append(Alert("score_psi", result.score_psi, settings.score_psi_threshold,
-                            f"score PSI {result.score_psi:.3f} > {settings.score_psi_threshold}: predicted "
-                            f"default probabilities unlike those of the {result.score_reference}"))
-    shifted = sorted(((value, name) for name, value in result.psi.items()
-                      if name != SCORE_COLUMN and value > settings.feature_psi_threshold), reverse=True)
+        alerts.append(
+            Alert(
+                "score_psi",
+                result.score_psi,
+                settings.score_psi_threshold,
+                f"score PSI {result.score_psi:.3f} > {settings.score_psi_threshold}: predicted "
+                f"default probabilities unlike those of the {result.score_reference}",
+            )
+        )
+    shifted = sorted(
+        (
+            (value, name)
+            for name, value in result.psi.items()
+            if name != SCORE_COLUMN and value > settings.feature_psi_threshold
+        ),
+        reverse=True,
+    )
     if shifted:
         listed = ", ".join(f"{name} {value:.3f}" for value, name in shifted)
-        alerts.append(Alert("feature_psi", shifted[0][0], settings.feature_psi_threshold,
-                            f"{len(shifted)} top feature(s) in the 'act' PSI band "
-                            f"(> {settings.feature_psi_threshold}): {listed}"))
+        alerts.append(
+            Alert(
+                "feature_psi",
+                shifted[0][0],
+                settings.feature_psi_threshold,
+                f"{len(shifted)} top feature(s) in the 'act' PSI band (> {settings.feature_psi_threshold}): {listed}",
+            )
+        )
     return DriftResult(**{**result.__dict__, "alerts": alerts})
 
 
@@ -312,17 +353,34 @@ def store(settings: Settings, result: DriftResult, night: date | None) -> None:
         con.execute("BEGIN")
         for table in ("drift_reports", "feature_drift", "psi", "alerts"):
             con.execute(f"DELETE FROM monitoring.{table} WHERE run_id = ?", [result.run_id])
-        con.execute("INSERT INTO monitoring.drift_reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [result.run_id, datetime.now(UTC).replace(tzinfo=None), result.scope, night,
-                     result.reference_rows, result.current_rows,
-                     len(result.features), sum(c.drifted for c in result.features), result.drift_share,
-                     result.score_psi, result.score_reference, str(result.report_path)])
-        con.executemany("INSERT INTO monitoring.feature_drift VALUES (?, ?, ?, ?, ?, ?)",
-                        [[result.run_id, c.feature, c.method, c.score, c.threshold, c.drifted]
-                         for c in result.columns])
-        con.executemany("INSERT INTO monitoring.psi VALUES (?, ?, ?, ?)",
-                        [[result.run_id, name, value, psi_band(value)] for name, value in result.psi.items()])
+        con.execute(
+            "INSERT INTO monitoring.drift_reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                result.run_id,
+                datetime.now(UTC).replace(tzinfo=None),
+                result.scope,
+                night,
+                result.reference_rows,
+                result.current_rows,
+                len(result.features),
+                sum(c.drifted for c in result.features),
+                result.drift_share,
+                result.score_psi,
+                result.score_reference,
+                str(result.report_path),
+            ],
+        )
+        con.executemany(
+            "INSERT INTO monitoring.feature_drift VALUES (?, ?, ?, ?, ?, ?)",
+            [[result.run_id, c.feature, c.method, c.score, c.threshold, c.drifted] for c in result.columns],
+        )
+        con.executemany(
+            "INSERT INTO monitoring.psi VALUES (?, ?, ?, ?)",
+            [[result.run_id, name, value, psi_band(value)] for name, value in result.psi.items()],
+        )
         if result.alerts:
-            con.executemany("INSERT INTO monitoring.alerts VALUES (?, ?, ?, ?, ?)",
-                            [[result.run_id, a.kind, a.value, a.threshold, a.message] for a in result.alerts])
+            con.executemany(
+                "INSERT INTO monitoring.alerts VALUES (?, ?, ?, ?, ?)",
+                [[result.run_id, a.kind, a.value, a.threshold, a.message] for a in result.alerts],
+            )
         con.execute("COMMIT")

@@ -52,8 +52,7 @@ def feature_labels(settings: Settings, features: list[str]) -> list[tuple[str, s
     labels = [short_label(description) for description in descriptions]
     shared = {label for label in labels if labels.count(label) > 1}
     labels = [
-        f"{label} ({feature})" if label in shared else label
-        for label, feature in zip(labels, features, strict=True)
+        f"{label} ({feature})" if label in shared else label for label, feature in zip(labels, features, strict=True)
     ]
     return list(zip(features, labels, descriptions, strict=True))
 

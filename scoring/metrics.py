@@ -79,9 +79,7 @@ def ks_statistic(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.max(tpr - fpr))
 
 
-def classification_metrics(
-    y: np.ndarray, p: np.ndarray, threshold: float, weights: CostWeights
-) -> dict[str, float]:
+def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float, weights: CostWeights) -> dict[str, float]:
     """AUC, Gini, KS, PR-AUC, Brier, log loss, costs and the confusion matrix at the threshold."""
     y = np.asarray(y).astype(int)
     p = np.asarray(p, dtype=np.float64)

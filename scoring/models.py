@@ -124,9 +124,7 @@ def search_candidates(iterations: int, imbalance: str, seed: int) -> list[Candid
     """A seeded random sample of LightGBM hyperparameters (the bounded search)."""
     sampler = ParameterSampler(SEARCH_SPACE, n_iter=iterations, random_state=seed)
     return [
-        Candidate(
-            f"lightgbm_search_{i:02d}", "lightgbm", imbalance, {k: _plain(v) for k, v in params.items()}
-        )
+        Candidate(f"lightgbm_search_{i:02d}", "lightgbm", imbalance, {k: _plain(v) for k, v in params.items()})
         for i, params in enumerate(sampler)
     ]
 
@@ -278,9 +276,7 @@ def undersample(y: np.ndarray, seed: int) -> np.ndarray:
     """Sorted row indices keeping every defaulter and as many randomly drawn good clients."""
     positives = np.flatnonzero(y == 1)
     negatives = np.flatnonzero(y == 0)
-    drawn = np.random.default_rng(seed).choice(
-        negatives, size=min(len(positives), len(negatives)), replace=False
-    )
+    drawn = np.random.default_rng(seed).choice(negatives, size=min(len(positives), len(negatives)), replace=False)
     return np.sort(np.concatenate((positives, drawn)))
 
 

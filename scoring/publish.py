@@ -173,10 +173,12 @@ def _is_publication(path: Path) -> bool:
         return False
     try:
         with duckdb.connect(str(path), read_only=True) as con:
-            return bool(con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $s AND table_name = 'publication'",
-                {"s": st.SCHEMA},
-            ).fetchone()[0])
+            return bool(
+                con.execute(
+                    "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $s AND table_name = 'publication'",
+                    {"s": st.SCHEMA},
+                ).fetchone()[0]
+            )
     except duckdb.Error:
         return False
 
@@ -191,9 +193,7 @@ def _build(
         con.execute("SET enable_progress_bar = false")
         con.execute(f"ATTACH {st.sql_literal(str(warehouse))} AS {SOURCE} (READ_ONLY)")
         if st.RUNS.qualified not in _source_tables(con):
-            raise PublishError(
-                f"{warehouse} has no {st.RUNS.qualified} table: run `credit-scoring score` first."
-            )
+            raise PublishError(f"{warehouse} has no {st.RUNS.qualified} table: run `credit-scoring score` first.")
         plan = published_tables(con)
         present = set(_staging_tables(con))
         for name in present - {table.name for table in plan}:
@@ -264,16 +264,13 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, table: Published) -> None:
     schema, name = table.documented_by.split(".")
     where = "database_name = $db AND schema_name = $s AND table_name = $t"
     params = {"db": SOURCE, "s": schema, "t": name}
-    comments = [
-        row[0] for row in con.execute(f"SELECT comment FROM duckdb_tables() WHERE {where}", params).fetchall()
-    ]
+    comments = [row[0] for row in con.execute(f"SELECT comment FROM duckdb_tables() WHERE {where}", params).fetchall()]
     for comment in [table.comment] if table.comment else comments:
         if comment:
             con.execute(f"COMMENT ON TABLE {table.name} IS {st.sql_literal(comment)}")
     published = {row[0] for row in con.execute(f"DESCRIBE {table.name}").fetchall()}
     for column, text in con.execute(
-        f"SELECT column_name, comment FROM duckdb_columns() WHERE {where} "
-        "AND comment IS NOT NULL AND comment <> ''",
+        f"SELECT column_name, comment FROM duckdb_columns() WHERE {where} AND comment IS NOT NULL AND comment <> ''",
         params,
     ).fetchall():
         if column in published:

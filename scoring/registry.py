@@ -175,9 +175,7 @@ def _load(client: MlflowClient, version: ModelVersion) -> Champion:
     booster = mlflow.lightgbm.load_model(version.source)
     features = list(metadata["features"])
     if booster.feature_name() != features:
-        raise ValueError(
-            f"Model version {version.version}: booster features differ from the registered list."
-        )
+        raise ValueError(f"Model version {version.version}: booster features differ from the registered list.")
     return Champion(
         model=booster,
         features=features,

@@ -24,8 +24,7 @@ def connect_serving(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     path = settings.serving_path
     if not path.is_file():
         raise ServingNotPublished(
-            f"No serving database at {path}: run `credit-scoring score` to score clients "
-            "and publish the results."
+            f"No serving database at {path}: run `credit-scoring score` to score clients and publish the results."
         )
     con = duckdb.connect(str(path), read_only=True)
     try:

@@ -162,9 +162,7 @@ def train(
     weights = CostWeights.from_settings(settings)
     validator = CrossValidator(data, settings.cv_folds, settings.seed, settings.search_max_rows)
     screening = validator.sample is not None and search_iterations > 0
-    steps = _Steps(
-        progress, settings.cv_folds * (len(baseline_candidates()) + search_iterations + screening) + 2
-    )
+    steps = _Steps(progress, settings.cv_folds * (len(baseline_candidates()) + search_iterations + screening) + 2)
 
     evaluations = [_evaluate(validator, c, weights, steps) for c in baseline_candidates()]
     imbalance = min((e for e in evaluations if e.result.candidate.is_lightgbm), key=Evaluation.rank)
@@ -221,9 +219,7 @@ def evaluate_oof(y: np.ndarray, result: CVResult, weights: CostWeights) -> Evalu
     and the metrics at it."""
     rows = slice(None) if result.rows is None else result.rows
     curve = cost_curve(y[rows], result.oof[rows], weights)
-    return Evaluation(
-        result, curve, classification_metrics(y[rows], result.oof[rows], curve.best_threshold, weights)
-    )
+    return Evaluation(result, curve, classification_metrics(y[rows], result.oof[rows], curve.best_threshold, weights))
 
 
 def shap_importance(booster: lgb.Booster, data: TrainingData, seed: int) -> dict[str, float]:
@@ -399,9 +395,7 @@ def _log_parent(
         }
     )
     mlflow.log_metrics({f"oof_{key}": value for key, value in chosen.metrics.items()})
-    oof = pd.DataFrame(
-        {"SK_ID_CURR": data.ids, "TARGET": data.y} | {ev.name: ev.result.oof for ev in evaluations}
-    )
+    oof = pd.DataFrame({"SK_ID_CURR": data.ids, "TARGET": data.y} | {ev.name: ev.result.oof for ev in evaluations})
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "oof_predictions.parquet"
         oof.to_parquet(path, index=False)

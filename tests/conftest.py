@@ -39,11 +39,23 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def copy_home(settings: Settings, home: Path) -> Settings:
     """A copy of a fixture's whole data folder (warehouse, MLflow store, reports) at `home`, with its settings."""
     shutil.copytree(settings.home, home, dirs_exist_ok=True)
-    return settings.replace(home=home, **{
-        name: home / getattr(settings, name).relative_to(settings.home)
-        for name in ("warehouse_path", "serving_path", "data_dir", "inbox_dir", "reports_dir", "mlflow_dir",
-                     "processed_dir", "scheduler_db_path", "dashboard_users_file")
-    })
+    return settings.replace(
+        home=home,
+        **{
+            name: home / getattr(settings, name).relative_to(settings.home)
+            for name in (
+                "warehouse_path",
+                "serving_path",
+                "data_dir",
+                "inbox_dir",
+                "reports_dir",
+                "mlflow_dir",
+                "processed_dir",
+                "scheduler_db_path",
+                "dashboard_users_file",
+            )
+        },
+    )
 
 
 @pytest.fixture(scope="session")

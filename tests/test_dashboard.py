@@ -43,8 +43,13 @@ PAGES = {
     "monitoring": "pages/monitoring.py",
 }
 SHOTS_DIR = Path("/tmp/dashboard-shots")
-BROWSER_PAGES = {"client": "Client", "population": "Client vs population", "portfolio": "Portfolio",
-                 "model": "Model", "monitoring": "Monitoring"}
+BROWSER_PAGES = {
+    "client": "Client",
+    "population": "Client vs population",
+    "portfolio": "Portfolio",
+    "model": "Model",
+    "monitoring": "Monitoring",
+}
 
 
 # --- fixtures and helpers ------------------------------------------------------------------------------
@@ -86,9 +91,11 @@ def _use(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def dashboard_env(settings: Settings) -> dict[str, str]:
     """Environment variables that make Settings.load() find these settings' files."""
-    return {"CREDIT_SCORING_HOME": str(settings.home),
-            "CREDIT_SCORING_SERVING_PATH": str(settings.serving_path),
-            "CREDIT_SCORING_DASHBOARD_USERS_FILE": str(settings.dashboard_users_file)}
+    return {
+        "CREDIT_SCORING_HOME": str(settings.home),
+        "CREDIT_SCORING_SERVING_PATH": str(settings.serving_path),
+        "CREDIT_SCORING_DASHBOARD_USERS_FILE": str(settings.dashboard_users_file),
+    }
 
 
 def sign_in(at: AppTest, password: str) -> None:
@@ -114,8 +121,11 @@ def open_page(page: str, client: str | None = None, at: AppTest | None = None) -
 
 def texts(at: AppTest) -> str:
     """Every piece of text the page shows, joined."""
-    parts = [e.value for kind in ("markdown", "title", "subheader", "caption", "info", "warning", "error",
-                                  "success", "metric") for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in ("markdown", "title", "subheader", "caption", "info", "warning", "error", "success", "metric")
+        for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -265,8 +275,9 @@ def test_empty_warehouse_pages_explain(empty: Settings) -> None:
 def test_pages_follow_a_new_publication(served: Settings) -> None:
     """Pages keep answering while another process replaces the serving file repeatedly; new data shows."""
     at = open_page("portfolio")
-    code = ("from tests.dashboard_standin import publish_repeatedly; "
-            f"publish_repeatedly({str(served.serving_path)!r}, 3)")
+    code = (
+        f"from tests.dashboard_standin import publish_repeatedly; publish_repeatedly({str(served.serving_path)!r}, 3)"
+    )
     publisher = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[1])
     views = 0
     while publisher.poll() is None or views < 3:
@@ -317,32 +328,45 @@ IDLE_JS = """(() => {
 class Browser:
     """Headless Chromium driven over the DevTools protocol: type, click, wait for Streamlit, screenshot."""
 
-    FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--remote-allow-origins=*", "--remote-debugging-port=0")
+    FLAGS = (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--remote-allow-origins=*",
+        "--remote-debugging-port=0",
+    )
 
     def __init__(self, chromium: str, profile: Path, width: int = 1400, height: int = 2200) -> None:
-        self.command = [chromium, *self.FLAGS, f"--user-data-dir={profile}",
-                        f"--window-size={width},{height}", "about:blank"]
+        self.command = [
+            chromium,
+            *self.FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
         self.profile, self.size, self.calls = profile, (width, height), 0
         self.stack = ExitStack()
 
     def __enter__(self) -> Browser:
         from websockets.sync.client import connect
 
-        process = self.stack.enter_context(subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
-                                                            stderr=subprocess.DEVNULL))
+        process = self.stack.enter_context(
+            subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
         self.stack.callback(process.terminate)  # runs before Popen's exit, which waits for the process
         port_file = self.profile / "DevToolsActivePort"
         _wait_until(lambda: port_file.is_file() and port_file.read_text().strip(), 60, "Chromium's DevTools")
         port = port_file.read_text().split()[0]
         targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
         page = next(t for t in targets if t["type"] == "page")
-        self.socket = self.stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None,
-                                                       open_timeout=30))
+        self.socket = self.stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30))
         width, height = self.size
-        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                  mobile=False)
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -367,24 +391,30 @@ class Browser:
     def settle(self, timeout: float = 60) -> None:
         """Wait until Streamlit has finished running the script and every chart is drawn (twice in a row)."""
         time.sleep(0.5)  # let a rerun triggered by the last action start
-        _wait_until(lambda: self.evaluate(IDLE_JS) and (time.sleep(0.5) or self.evaluate(IDLE_JS)), timeout,
-                    "the Streamlit page to finish rendering")
+        _wait_until(
+            lambda: self.evaluate(IDLE_JS) and (time.sleep(0.5) or self.evaluate(IDLE_JS)),
+            timeout,
+            "the Streamlit page to finish rendering",
+        )
 
     def type_into(self, label: str, text: str) -> None:
         """Type into the text input with that label and press Enter."""
-        assert self.evaluate(f"(() => {{ const e = document.querySelector('input[aria-label=\"{label}\"]');"
-                             " if (!e) return false; e.focus(); e.select(); return true; })()"), label
+        assert self.evaluate(
+            f"(() => {{ const e = document.querySelector('input[aria-label=\"{label}\"]');"
+            " if (!e) return false; e.focus(); e.select(); return true; })()"
+        ), label
         self.call("Input.insertText", text=text)
         for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
-                      windowsVirtualKeyCode=13)
+            self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
 
     def click(self, selector: str, text: str) -> None:
         """Click the element matching a CSS selector whose visible text is `text`."""
-        found = self.evaluate(f"(() => {{ const e = [...document.querySelectorAll({json.dumps(selector)})]"
-                              ".find(x => x.innerText.trim().split('\\n').pop().trim() === "
-                              f"{json.dumps(text)});"
-                              " if (!e) return false; e.click(); return true; })()")
+        found = self.evaluate(
+            f"(() => {{ const e = [...document.querySelectorAll({json.dumps(selector)})]"
+            ".find(x => x.innerText.trim().split('\\n').pop().trim() === "
+            f"{json.dumps(text)});"
+            " if (!e) return false; e.click(); return true; })()"
+        )
         assert found, f"nothing to click: {selector} {text!r}"
 
     def text(self) -> str:
@@ -413,9 +443,13 @@ def dashboard_server(served: Settings) -> Iterator[str]:
     """`credit-scoring dashboard` serving the stand-in on a free localhost port; yields its URL."""
     port = _free_port()
     env = {**os.environ, **dashboard_env(served)}
-    server = subprocess.Popen([sys.executable, "-m", "warehouse.cli", "dashboard", "--port", str(port),
-                               "--address", "127.0.0.1"], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "warehouse.cli", "dashboard", "--port", str(port), "--address", "127.0.0.1"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -454,7 +488,8 @@ def test_real_browser_signs_in_and_shows_every_page(dashboard_server: str, tmp_p
             browser.screenshot(shots / f"{page}.png")
             shown = browser.text()
             assert "Traceback" not in shown and not browser.evaluate(
-                "document.querySelector('[data-testid=\"stException\"]') !== null"), page
+                "document.querySelector('[data-testid=\"stException\"]') !== null"
+            ), page
             if page == "client":
                 assert "100010" in shown and ("Accepted" in shown or "Refused" in shown)
                 assert browser.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 2
@@ -489,8 +524,9 @@ def test_client_page_explains_a_decision_of_the_real_pipeline(pipeline_served: S
 
 def test_model_page_shows_the_card_of_the_real_champion(pipeline_served: Settings) -> None:
     with duckdb.connect(str(pipeline_served.serving_path), read_only=True) as con:
-        version, threshold = con.execute("SELECT model_version, threshold FROM scores.runs "
-                                         "WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1").fetchone()
+        version, threshold = con.execute(
+            "SELECT model_version, threshold FROM scores.runs WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1"
+        ).fetchone()
     at = open_page("model")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Model version"] == str(version)

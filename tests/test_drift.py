@@ -15,12 +15,14 @@ def population(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     """Four features and a score; `shift` moves two features and the score (in standard deviations)."""
     rng = np.random.default_rng(seed)
     income = rng.lognormal(12 + 0.5 * shift, 0.5, n)
-    frame = pd.DataFrame({
-        "income": income,
-        "age": rng.normal(40 - 10 * shift, 10, n).round(),
-        "flag": rng.integers(0, 2, n).astype(float),
-        "rate": rng.beta(2, 5, n),
-    })
+    frame = pd.DataFrame(
+        {
+            "income": income,
+            "age": rng.normal(40 - 10 * shift, 10, n).round(),
+            "flag": rng.integers(0, 2, n).astype(float),
+            "rate": rng.beta(2, 5, n),
+        }
+    )
     frame.loc[rng.random(n) < 0.2, "rate"] = np.nan
     frame[SCORE_COLUMN] = 1 / (1 + np.exp(-rng.normal(-2.5 + shift, 1.0, n)))
     return frame
@@ -99,11 +101,14 @@ def test_store_replaces_a_runs_rows(settings: Settings) -> None:
     store(settings, result, None)
     store(settings, result, None)
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        counts = [con.execute(f"SELECT count(*) FROM monitoring.{t} WHERE run_id = 9").fetchone()[0]
-                  for t in ("drift_reports", "feature_drift", "psi", "alerts")]
+        counts = [
+            con.execute(f"SELECT count(*) FROM monitoring.{t} WHERE run_id = 9").fetchone()[0]
+            for t in ("drift_reports", "feature_drift", "psi", "alerts")
+        ]
         bands = dict(con.execute("SELECT variable, band FROM monitoring.psi WHERE run_id = 9").fetchall())
-        comment = con.execute("SELECT comment FROM duckdb_tables() WHERE schema_name = 'monitoring' "
-                              "AND table_name = 'psi'").fetchone()[0]
+        comment = con.execute(
+            "SELECT comment FROM duckdb_tables() WHERE schema_name = 'monitoring' AND table_name = 'psi'"
+        ).fetchone()[0]
     assert counts == [1, 5, 5, 3]  # alerts: drift share, score PSI, feature PSI
     assert bands[SCORE_COLUMN] == "act" and bands["flag"] == "stable"
     assert "reference-decile bins" in comment

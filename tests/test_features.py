@@ -56,8 +56,7 @@ def csv(small_dataset: Path) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def assert_feature(features: pd.DataFrame, name: str, expected: pd.Series, *,
-                   fill: float | None = None) -> None:
+def assert_feature(features: pd.DataFrame, name: str, expected: pd.Series, *, fill: float | None = None) -> None:
     """The SQL feature equals the pandas one for every client (NaN where pandas has no value, or `fill`)."""
     expected = expected.reindex(features.index)
     if fill is not None:
@@ -66,7 +65,8 @@ def assert_feature(features: pd.DataFrame, name: str, expected: pd.Series, *,
     mismatch = ~np.isclose(actual, expected.astype(float), rtol=1e-7, atol=1e-9, equal_nan=True)
     assert not mismatch.any(), (
         f"{name}: {mismatch.sum()} clients differ, e.g.\n"
-        f"{pd.DataFrame({'sql': actual, 'pandas': expected})[mismatch].head()}")
+        f"{pd.DataFrame({'sql': actual, 'pandas': expected})[mismatch].head()}"
+    )
 
 
 def test_build_runs_every_model_and_passes_every_test(built: tuple[Settings, BuildResult]) -> None:
@@ -78,30 +78,30 @@ def test_build_runs_every_model_and_passes_every_test(built: tuple[Settings, Bui
     assert result.rows_processed["client_features"] == result.rows_processed["int_application__clients"]
 
 
-def test_one_row_per_client_with_the_contract_columns(built: tuple[Settings, BuildResult],
-                                                      csv: dict[str, pd.DataFrame]) -> None:
+def test_one_row_per_client_with_the_contract_columns(
+    built: tuple[Settings, BuildResult], csv: dict[str, pd.DataFrame]
+) -> None:
     with duckdb.connect(str(built[0].warehouse_path), read_only=True) as con:
         columns = con.execute(f"describe {FEATURES_TABLE}").fetchall()
-        rows, clients = con.execute(
-            f"select count(*), count(distinct SK_ID_CURR) from {FEATURES_TABLE}").fetchone()
+        rows, clients = con.execute(f"select count(*), count(distinct SK_ID_CURR) from {FEATURES_TABLE}").fetchone()
     assert rows == clients == len(csv["application_train"]) + len(csv["application_test"])
     names = [c[0] for c in columns]
-    assert tuple(names[:len(NON_FEATURE_COLUMNS)]) == NON_FEATURE_COLUMNS
-    types = {c[0]: c[1] for c in columns[len(NON_FEATURE_COLUMNS):]}
+    assert tuple(names[: len(NON_FEATURE_COLUMNS)]) == NON_FEATURE_COLUMNS
+    types = {c[0]: c[1] for c in columns[len(NON_FEATURE_COLUMNS) :]}
     assert set(types.values()) <= {"DOUBLE", "BIGINT", "INTEGER"}, set(types.values())
     assert len(types) > 800
 
 
 def test_application_features_match_pandas(features: pd.DataFrame, csv: dict[str, pd.DataFrame]) -> None:
     app = pd.concat([csv["application_train"], csv["application_test"]]).set_index("SK_ID_CURR")
-    assert (features["DATASET"] == np.where(features.index.isin(csv["application_train"].SK_ID_CURR),
-                                            "train", "test")).all()
+    assert (
+        features["DATASET"] == np.where(features.index.isin(csv["application_train"].SK_ID_CURR), "train", "test")
+    ).all()
     assert_feature(features, "TARGET", app["TARGET"])
     assert_feature(features, "PAYMENT_RATE", app.AMT_ANNUITY / app.AMT_CREDIT)
     assert_feature(features, "INCOME_CREDIT_PERC", app.AMT_INCOME_TOTAL / app.AMT_CREDIT)
     assert_feature(features, "DAYS_EMPLOYED_PERC", app.DAYS_EMPLOYED / app.DAYS_BIRTH)
-    assert_feature(features, "INCOME_PER_PERSON",
-                   app.AMT_INCOME_TOTAL / app.CNT_FAM_MEMBERS.replace(0, np.nan))
+    assert_feature(features, "INCOME_PER_PERSON", app.AMT_INCOME_TOTAL / app.CNT_FAM_MEMBERS.replace(0, np.nan))
     assert_feature(features, "DAYS_EMPLOYED", app.DAYS_EMPLOYED)
 
 
@@ -109,7 +109,8 @@ def test_bureau_features_match_pandas(features: pd.DataFrame, csv: dict[str, pd.
     bureau, balance = csv["bureau"], csv["bureau_balance"]
     per_credit = balance.groupby("SK_ID_BUREAU").agg(
         MONTHS_BALANCE_SIZE=("MONTHS_BALANCE", "size"),
-        STATUS_1_MEAN=("STATUS", lambda s: (s.astype(str) == "1").mean()))
+        STATUS_1_MEAN=("STATUS", lambda s: (s.astype(str) == "1").mean()),
+    )
     credits = bureau.join(per_credit, on="SK_ID_BUREAU")
     by_client = credits.groupby("SK_ID_CURR")
     assert_feature(features, "BURO_COUNT", by_client.size(), fill=0)
@@ -125,8 +126,7 @@ def test_bureau_features_match_pandas(features: pd.DataFrame, csv: dict[str, pd.
     assert_feature(features, "BURO_L12M_MONTHS_BALANCE_SIZE_SUM", windowed.N.sum(min_count=1))
 
 
-def test_previous_application_features_match_pandas(features: pd.DataFrame,
-                                                    csv: dict[str, pd.DataFrame]) -> None:
+def test_previous_application_features_match_pandas(features: pd.DataFrame, csv: dict[str, pd.DataFrame]) -> None:
     prev = csv["previous_application"].copy()
     prev["APP_CREDIT_PERC"] = prev.AMT_APPLICATION / prev.AMT_CREDIT.replace(0, np.nan)
     by_client = prev.groupby("SK_ID_CURR")
@@ -134,8 +134,13 @@ def test_previous_application_features_match_pandas(features: pd.DataFrame,
     assert_feature(features, "PREV_APP_CREDIT_PERC_VAR", by_client.APP_CREDIT_PERC.var())
     refused = prev[prev.NAME_CONTRACT_STATUS == "Refused"].groupby("SK_ID_CURR")
     assert_feature(features, "REFUSED_AMT_CREDIT_MEAN", refused.AMT_CREDIT.mean())
-    last3 = (prev.sort_values(["SK_ID_CURR", "DAYS_DECISION", "SK_ID_PREV"], ascending=[True, False, False],
-                              na_position="last").groupby("SK_ID_CURR").head(3))
+    last3 = (
+        prev.sort_values(
+            ["SK_ID_CURR", "DAYS_DECISION", "SK_ID_PREV"], ascending=[True, False, False], na_position="last"
+        )
+        .groupby("SK_ID_CURR")
+        .head(3)
+    )
     assert_feature(features, "PREV_LAST3_AMT_CREDIT_MEAN", last3.groupby("SK_ID_CURR").AMT_CREDIT.mean())
 
 
@@ -148,8 +153,9 @@ def test_pos_and_card_features_match_pandas(features: pd.DataFrame, csv: dict[st
     card = csv["credit_card_balance"]
     assert_feature(features, "CC_COUNT", card.groupby("SK_ID_CURR").size(), fill=0)
     assert_feature(features, "CC_AMT_BALANCE_VAR", card.groupby("SK_ID_CURR").AMT_BALANCE.var())
-    assert_feature(features, "CC_L12M_AMT_BALANCE_MEAN",
-                   card[card.MONTHS_BALANCE >= -12].groupby("SK_ID_CURR").AMT_BALANCE.mean())
+    assert_feature(
+        features, "CC_L12M_AMT_BALANCE_MEAN", card[card.MONTHS_BALANCE >= -12].groupby("SK_ID_CURR").AMT_BALANCE.mean()
+    )
 
 
 def test_instalment_features_match_pandas(features: pd.DataFrame, csv: dict[str, pd.DataFrame]) -> None:
@@ -164,17 +170,22 @@ def test_instalment_features_match_pandas(features: pd.DataFrame, csv: dict[str,
     assert_feature(features, "INSTAL_DBD_MEAN", by_client.DBD.mean())
     assert_feature(features, "INSTAL_PAYMENT_PERC_VAR", by_client.PAYMENT_PERC.var())
     assert_feature(features, "INSTAL_PAYMENT_DIFF_SUM", by_client.PAYMENT_DIFF.sum(min_count=1))
-    assert_feature(features, "INSTAL_NUM_INSTALMENT_VERSION_NUNIQUE",
-                   by_client.NUM_INSTALMENT_VERSION.nunique(), fill=0)
+    assert_feature(
+        features, "INSTAL_NUM_INSTALMENT_VERSION_NUNIQUE", by_client.NUM_INSTALMENT_VERSION.nunique(), fill=0
+    )
 
 
-def test_clients_without_history_get_zero_counts_and_null_aggregates(features: pd.DataFrame,
-                                                                     csv: dict[str, pd.DataFrame]) -> None:
+def test_clients_without_history_get_zero_counts_and_null_aggregates(
+    features: pd.DataFrame, csv: dict[str, pd.DataFrame]
+) -> None:
     without_bureau = features.index.difference(csv["bureau"].SK_ID_CURR.unique())
     without_cards = features.index.difference(csv["credit_card_balance"].SK_ID_CURR.unique())
     assert len(without_bureau) > 0 and len(without_cards) > 0
-    assert (features.loc[without_bureau, ["BURO_COUNT", "ACTIVE_COUNT", "BURO_MONTHS_BALANCE_SIZE_SUM"]]
-            .iloc[:, :2] == 0).all().all()
+    assert (
+        (features.loc[without_bureau, ["BURO_COUNT", "ACTIVE_COUNT", "BURO_MONTHS_BALANCE_SIZE_SUM"]].iloc[:, :2] == 0)
+        .all()
+        .all()
+    )
     assert features.loc[without_bureau, "BURO_DAYS_CREDIT_MEAN"].isna().all()
     assert (features.loc[without_cards, "CC_COUNT"] == 0).all()
     assert features.loc[without_cards, "CC_AMT_BALANCE_MEAN"].isna().all()
@@ -198,7 +209,8 @@ def test_every_built_column_is_documented(built: tuple[Settings, BuildResult]) -
 
 
 def test_nightly_batch_builds_only_its_clients_and_equals_a_full_rebuild(
-        built: tuple[Settings, BuildResult], tmp_path: Path) -> None:
+    built: tuple[Settings, BuildResult], tmp_path: Path
+) -> None:
     """`credit-scoring build` (run from another directory) after a batch rebuilds only the batch's clients;
     the features then equal a --full-refresh rebuild; and nothing holds the warehouse file afterwards.
     It works on a copy: the shared warehouse stays as other test files expect it."""
@@ -213,18 +225,29 @@ def test_nightly_batch_builds_only_its_clients_and_equals_a_full_rebuild(
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {**os.environ, "CREDIT_SCORING_HOME": str(settings.home),
-           "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
-    cli = subprocess.run([sys.executable, "-m", "warehouse.cli", "build", "--select", "resource_type:model"],
-                         cwd=elsewhere, env=env,
-                         capture_output=True, text=True, timeout=900)
+    env = {
+        **os.environ,
+        "CREDIT_SCORING_HOME": str(settings.home),
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    cli = subprocess.run(
+        [sys.executable, "-m", "warehouse.cli", "build", "--select", "resource_type:model"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert not (elsewhere / "logs").exists() and not (elsewhere / "target").exists()
 
     with duckdb.connect(str(settings.warehouse_path)) as con:  # read-write: no dbt process holds the file
-        processed = dict(con.execute(
-            "select model, rows_processed from intermediate.dbt_build_log where invocation_id = (select "
-            "invocation_id from intermediate.dbt_build_log order by logged_at desc limit 1)").fetchall())
+        processed = dict(
+            con.execute(
+                "select model, rows_processed from intermediate.dbt_build_log where invocation_id = (select "
+                "invocation_id from intermediate.dbt_build_log order by logged_at desc limit 1)"
+            ).fetchall()
+        )
         incremental = con.execute(f"select * from {FEATURES_TABLE} order by SK_ID_CURR").df()
     assert processed["client_features"] == BATCH_APPLICATIONS
     assert processed["int_application__clients"] == BATCH_APPLICATIONS
@@ -233,10 +256,17 @@ def test_nightly_batch_builds_only_its_clients_and_equals_a_full_rebuild(
 
     result = build_features(settings, select="resource_type:model", full_refresh=True)
     assert result.rows_processed["client_features"] == len(incremental)
-    lock_free = subprocess.run([sys.executable, "-c", "import duckdb, sys; "
-                                                      "duckdb.connect(sys.argv[1]).execute("
-                                "'create table lock_check as select 1')", str(settings.warehouse_path)],
-                               capture_output=True, text=True, timeout=60)
+    lock_free = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('create table lock_check as select 1')",
+            str(settings.warehouse_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert lock_free.returncode == 0, lock_free.stderr
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         rebuilt = con.execute(f"select * from {FEATURES_TABLE} order by SK_ID_CURR").df()

@@ -49,8 +49,7 @@ def one(folder: Path, sql: str) -> float:
 def digest(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under a folder."""
     return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*.csv"))
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.csv"))
     }
 
 
@@ -63,9 +62,7 @@ def test_files_have_kaggle_names_columns_and_types(small_dataset: Path) -> None:
 
 
 def test_train_test_split_in_real_proportion_and_ids_from_100002(small_dataset: Path) -> None:
-    train, test = (
-        query(small_dataset, f"select count(*), min(SK_ID_CURR) from {n}")[0] for n in APPLICATION_FILES
-    )
+    train, test = (query(small_dataset, f"select count(*), min(SK_ID_CURR) from {n}")[0] for n in APPLICATION_FILES)
     assert train[0] + test[0] == 3000
     assert test[0] == round(3000 * gen.TEST_SHARE)
     assert min(train[1], test[1]) == gen.FIRST_ID
@@ -76,11 +73,7 @@ def test_categorical_values_come_from_their_domains(small_dataset: Path) -> None
         for column in table.columns:
             if column.domain is None:
                 continue
-            values = {
-                v
-                for (v,) in query(small_dataset, f"select distinct {column.name} from {name}")
-                if v is not None
-            }
+            values = {v for (v,) in query(small_dataset, f"select distinct {column.name} from {name}") if v is not None}
             assert values <= set(column.domain), (name, column.name, values - set(column.domain))
 
 
@@ -137,14 +130,8 @@ def test_days_are_negative_and_consistent(small_dataset: Path) -> None:
         "DAYS_LAST_DUE",
         "DAYS_TERMINATION",
     ):
-        assert (
-            one(small_dataset, f"select count(*) from previous_application where {column} = {DAYS_CODE}") > 0
-        )
-    assert (
-        0.15
-        < one(small_dataset, f"select avg((DAYS_EMPLOYED = {DAYS_CODE})::int) from application_train")
-        < 0.21
-    )
+        assert one(small_dataset, f"select count(*) from previous_application where {column} = {DAYS_CODE}") > 0
+    assert 0.15 < one(small_dataset, f"select avg((DAYS_EMPLOYED = {DAYS_CODE})::int) from application_train") < 0.21
 
 
 def test_missing_values_at_real_rates(small_dataset: Path) -> None:
@@ -168,9 +155,7 @@ def test_missing_values_at_real_rates(small_dataset: Path) -> None:
            or (COMMONAREA_AVG is not null and APARTMENTS_AVG is null)
            or (OWN_CAR_AGE is null) <> (FLAG_OWN_CAR = 'N')"""
     assert one(small_dataset, together) == 0
-    no_bureau = (
-        """select avg((SK_ID_CURR not in (select SK_ID_CURR from bureau))::int) from application_train"""
-    )
+    no_bureau = """select avg((SK_ID_CURR not in (select SK_ID_CURR from bureau))::int) from application_train"""
     assert 0.11 < one(small_dataset, no_bureau) < 0.17
 
 
@@ -226,8 +211,7 @@ def test_truth_file_matches_targets_and_default_rate(small_dataset: Path) -> Non
     assert (
         one(
             small_dataset,
-            "select count(*) from truth join application_train a using (SK_ID_CURR) "
-            "where truth.TARGET <> a.TARGET",
+            "select count(*) from truth join application_train a using (SK_ID_CURR) where truth.TARGET <> a.TARGET",
         )
         == 0
     )

@@ -26,6 +26,7 @@ TEST_IDS = [100005, 100006]
 
 # ---------------------------------------------------------------- a tiny, valid, deterministic data set
 
+
 def _default(name: str, kind: str, domain: tuple[str, ...] | None, i: int) -> str:
     """A valid value of a column for row i."""
     if kind == TEXT:
@@ -45,27 +46,34 @@ def _row(table: str, i: int, **ids: int) -> dict[str, str]:
 def tiny_rows() -> Rows:
     """A few consistent rows for each of the eight files."""
     rows: Rows = {
-        "application_train": [_row("application_train", i, SK_ID_CURR=c, TARGET=i % 2)
-                              for i, c in enumerate(TRAIN_IDS)],
+        "application_train": [
+            _row("application_train", i, SK_ID_CURR=c, TARGET=i % 2) for i, c in enumerate(TRAIN_IDS)
+        ],
         "application_test": [_row("application_test", i, SK_ID_CURR=c) for i, c in enumerate(TEST_IDS)],
         "bureau": [_row("bureau", i, SK_ID_BUREAU=500001 + i, SK_ID_CURR=c) for i, c in enumerate(TRAIN_IDS)],
-        "previous_application": [_row("previous_application", i, SK_ID_PREV=200001 + i, SK_ID_CURR=c)
-                                 for i, c in enumerate(TRAIN_IDS + TEST_IDS)],
+        "previous_application": [
+            _row("previous_application", i, SK_ID_PREV=200001 + i, SK_ID_CURR=c)
+            for i, c in enumerate(TRAIN_IDS + TEST_IDS)
+        ],
     }
-    rows["bureau_balance"] = [_row("bureau_balance", i, SK_ID_BUREAU=500001 + i // 2,
-                                   MONTHS_BALANCE=-1 - i % 2) for i in range(6)]
+    rows["bureau_balance"] = [
+        _row("bureau_balance", i, SK_ID_BUREAU=500001 + i // 2, MONTHS_BALANCE=-1 - i % 2) for i in range(6)
+    ]
     prev = [(200001 + i, c) for i, c in enumerate(TRAIN_IDS + TEST_IDS)]
     for name in ("POS_CASH_balance", "credit_card_balance", "installments_payments"):
-        rows[name] = [_row(name, i, SK_ID_PREV=p, SK_ID_CURR=c, MONTHS_BALANCE=-1 - i // len(prev))
-                      for i, (p, c) in enumerate(prev + prev)]
+        rows[name] = [
+            _row(name, i, SK_ID_PREV=p, SK_ID_CURR=c, MONTHS_BALANCE=-1 - i // len(prev))
+            for i, (p, c) in enumerate(prev + prev)
+        ]
         if name == "installments_payments":
             for r in rows[name]:
                 del r["MONTHS_BALANCE"]
     return rows
 
 
-def write_folder(folder: Path, rows: Rows, *, encoding: str = "utf-8", newline: str = "\n",
-                 only: tuple[str, ...] | None = None) -> Path:
+def write_folder(
+    folder: Path, rows: Rows, *, encoding: str = "utf-8", newline: str = "\n", only: tuple[str, ...] | None = None
+) -> Path:
     """Write the rows as Kaggle CSV files (header in contract order) into folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, table_rows in rows.items():
@@ -103,8 +111,11 @@ def file_report(report: IngestReport, name: str):
 
 def quarantine(settings: Settings) -> list[tuple]:
     """(file, line, column, value, reason) of every quarantine row, in order."""
-    return query(settings, "SELECT file_name, line_number, column_name, value, reason FROM audit.quarantine "
-                           "ORDER BY load_id, file_name, line_number, column_name")
+    return query(
+        settings,
+        "SELECT file_name, line_number, column_name, value, reason FROM audit.quarantine "
+        "ORDER BY load_id, file_name, line_number, column_name",
+    )
 
 
 @pytest.fixture
@@ -132,24 +143,34 @@ def loaded(loaded_template: Path, settings: Settings) -> Settings:
 
 # ---------------------------------------------------------------- clean loads, reloads, batches
 
+
 def test_clean_load_counts_types_and_audit(clean: Path, settings: Settings) -> None:
     report = ingest(clean, settings)
     expected = {name: len(rows) for name, rows in tiny_rows().items()}
     assert raw_counts(settings) == expected
     assert {f.table_name: f.rows_loaded for f in report.files} == expected
     assert all(f.status == "loaded" and f.rows_quarantined == 0 for f in report.files)
-    types = dict(query(settings, "SELECT column_name, data_type FROM information_schema.columns "
-                                 "WHERE table_schema = 'raw' AND table_name = 'application_train'"))
+    types = dict(
+        query(
+            settings,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'application_train'",
+        )
+    )
     assert (types["SK_ID_CURR"], types["AMT_CREDIT"], types["CODE_GENDER"]) == ("BIGINT", "DOUBLE", "VARCHAR")
     assert list(types)[-1] == "_load_id"
-    audit = query(settings, "SELECT file_name, checksum, rows_read, rows_loaded, status FROM audit.loads "
-                            "WHERE file_name = 'bureau.csv'")
+    audit = query(
+        settings,
+        "SELECT file_name, checksum, rows_read, rows_loaded, status FROM audit.loads WHERE file_name = 'bureau.csv'",
+    )
     digest = hashlib.sha256((clean / "bureau.csv").read_bytes()).hexdigest()
     assert audit == [("bureau.csv", digest, 4, 4, "loaded")]
     assert query(settings, "SELECT DISTINCT _load_id FROM raw.bureau") == [(report.load_id,)]
     assert query(settings, "SELECT count(*) FROM audit.quarantine") == [(0,)]
-    comment = query(settings, "SELECT comment FROM duckdb_columns() WHERE table_name = 'application_train' "
-                              "AND column_name = 'DAYS_BIRTH'")[0][0]
+    comment = query(
+        settings,
+        "SELECT comment FROM duckdb_columns() WHERE table_name = 'application_train' AND column_name = 'DAYS_BIRTH'",
+    )[0][0]
     assert comment == tables()["application_train"].column("DAYS_BIRTH").description
 
 
@@ -168,14 +189,15 @@ def test_reloading_the_same_files_changes_nothing(clean: Path, loaded: Settings)
     assert all(f.rows_loaded == 0 for f in report.files)
     assert raw_counts(loaded) == before
     assert query(loaded, "SELECT status, count(*) FROM audit.loads GROUP BY ALL ORDER BY 1") == [
-        ("loaded", 8), ("skipped", 8)]
+        ("loaded", 8),
+        ("skipped", 8),
+    ]
 
 
 def test_a_nightly_batch_appends(tmp_path: Path, loaded: Settings) -> None:
     before = raw_counts(loaded)
     batch = tiny_rows()
-    batch["application_train"] = [_row("application_train", i, SK_ID_CURR=300001 + i, TARGET=0)
-                                  for i in range(3)]
+    batch["application_train"] = [_row("application_train", i, SK_ID_CURR=300001 + i, TARGET=0) for i in range(3)]
     batch["bureau"] = [_row("bureau", 0, SK_ID_BUREAU=600001, SK_ID_CURR=300001)]
     report = ingest(write_folder(tmp_path / "batch", batch, only=("application_train", "bureau")), loaded)
     assert [f.status for f in report.files] == ["loaded", "loaded"]
@@ -183,10 +205,13 @@ def test_a_nightly_batch_appends(tmp_path: Path, loaded: Settings) -> None:
     assert after["application_train"] == before["application_train"] + 3
     assert after["bureau"] == before["bureau"] + 1
     assert query(loaded, "SELECT _load_id, count(*) FROM raw.application_train GROUP BY ALL ORDER BY 1") == [
-        (1, 4), (2, 3)]
+        (1, 4),
+        (2, 3),
+    ]
 
 
 # ---------------------------------------------------------------- file-level problems reject the whole load
+
 
 def _assert_rejected(settings: Settings, report: IngestReport, file_name: str, *words: str) -> None:
     """The file is rejected with a message holding the words, and the load changed no raw table."""
@@ -194,13 +219,15 @@ def _assert_rejected(settings: Settings, report: IngestReport, file_name: str, *
     assert rejected == [file_name]
     message = report.rejected_files[0].message
     assert message.startswith(file_name) and all(w in message for w in words), message
-    assert query(settings, f"SELECT status FROM audit.loads WHERE load_id = {report.load_id} "
-                           f"AND file_name = '{file_name}'") == [("rejected",)]
+    assert query(
+        settings, f"SELECT status FROM audit.loads WHERE load_id = {report.load_id} AND file_name = '{file_name}'"
+    ) == [("rejected",)]
     assert all(f.status in ("rejected", "skipped") for f in report.files)
 
 
-def _reject_case(tmp_path: Path, loaded: Settings, file_name: str, content: bytes | None = None,
-                 edit=None) -> IngestReport:
+def _reject_case(
+    tmp_path: Path, loaded: Settings, file_name: str, content: bytes | None = None, edit=None
+) -> IngestReport:
     """Ingest a batch (new ids) whose `file_name` is replaced by content or edited; check nothing changed."""
     before = raw_counts(loaded)
     batch = tiny_rows()
@@ -289,13 +316,15 @@ def test_wrong_delimiter(tmp_path: Path, loaded: Settings) -> None:
 
 # ---------------------------------------------------------------- row-level problems go to quarantine
 
+
 def _quarantine_case(tmp_path: Path, loaded: Settings, table: str, row: dict[str, str]) -> IngestReport:
     """Ingest a batch holding one good and one given row of `table`; the bad row must be quarantined alone."""
     before = raw_counts(loaded)
-    good = {"application_train": _row("application_train", 0, SK_ID_CURR=300001, TARGET=0),
-            "bureau": _row("bureau", 0, SK_ID_BUREAU=600001, SK_ID_CURR=100001),
-            "previous_application": _row("previous_application", 0, SK_ID_PREV=700001,
-                                         SK_ID_CURR=100001)}[table]
+    good = {
+        "application_train": _row("application_train", 0, SK_ID_CURR=300001, TARGET=0),
+        "bureau": _row("bureau", 0, SK_ID_BUREAU=600001, SK_ID_CURR=100001),
+        "previous_application": _row("previous_application", 0, SK_ID_PREV=700001, SK_ID_CURR=100001),
+    }[table]
     folder = write_folder(tmp_path / "batch", {table: [good, row]})
     report = ingest(folder, loaded)
     f = report.files[0]
@@ -309,29 +338,37 @@ def _quarantine_case(tmp_path: Path, loaded: Settings, table: str, row: dict[str
 def test_unparsable_value(tmp_path: Path, loaded: Settings) -> None:
     row = _row("application_train", 1, SK_ID_CURR=300002, TARGET=0, AMT_CREDIT="12k")
     _quarantine_case(tmp_path, loaded, "application_train", row)
-    assert quarantine(loaded) == [("application_train.csv", 3, "AMT_CREDIT", "12k",
-                                   "not a number (column AMT_CREDIT)")]
+    assert quarantine(loaded) == [("application_train.csv", 3, "AMT_CREDIT", "12k", "not a number (column AMT_CREDIT)")]
 
 
 def test_non_integral_integer(tmp_path: Path, loaded: Settings) -> None:
     row = _row("application_train", 1, SK_ID_CURR=300002, TARGET=0, CNT_CHILDREN="1.5")
     _quarantine_case(tmp_path, loaded, "application_train", row)
-    assert quarantine(loaded) == [("application_train.csv", 3, "CNT_CHILDREN", "1.5",
-                                   "not an integer (column CNT_CHILDREN holds whole numbers)")]
+    assert quarantine(loaded) == [
+        ("application_train.csv", 3, "CNT_CHILDREN", "1.5", "not an integer (column CNT_CHILDREN holds whole numbers)")
+    ]
 
 
 def test_out_of_domain_category(tmp_path: Path, loaded: Settings) -> None:
     row = _row("application_train", 1, SK_ID_CURR=300002, TARGET=0, NAME_CONTRACT_TYPE="Foo")
     _quarantine_case(tmp_path, loaded, "application_train", row)
-    assert quarantine(loaded) == [("application_train.csv", 3, "NAME_CONTRACT_TYPE", "Foo",
-                                   "value 'Foo' not in the allowed values of NAME_CONTRACT_TYPE")]
+    assert quarantine(loaded) == [
+        (
+            "application_train.csv",
+            3,
+            "NAME_CONTRACT_TYPE",
+            "Foo",
+            "value 'Foo' not in the allowed values of NAME_CONTRACT_TYPE",
+        )
+    ]
 
 
 def test_impossible_value(tmp_path: Path, loaded: Settings) -> None:
     row = _row("application_train", 1, SK_ID_CURR=300002, TARGET=0, DAYS_BIRTH=12000)
     _quarantine_case(tmp_path, loaded, "application_train", row)
-    assert quarantine(loaded) == [("application_train.csv", 3, "DAYS_BIRTH", "12000",
-                                   "DAYS_BIRTH must be negative (days before the application)")]
+    assert quarantine(loaded) == [
+        ("application_train.csv", 3, "DAYS_BIRTH", "12000", "DAYS_BIRTH must be negative (days before the application)")
+    ]
 
 
 def test_row_with_several_problems_counts_once(tmp_path: Path, loaded: Settings) -> None:
@@ -348,8 +385,9 @@ def test_duplicate_key_in_file_keeps_the_first(tmp_path: Path, loaded: Settings)
     write_folder(tmp_path / "batch", {"previous_application": [first, other, repeat]})
     report = ingest(tmp_path / "batch", loaded)
     assert (report.files[0].rows_loaded, report.files[0].rows_quarantined) == (2, 1)
-    assert quarantine(loaded) == [("previous_application.csv", 4, "SK_ID_PREV", "700001",
-                                   "duplicate key SK_ID_PREV=700001 (also on line 2)")]
+    assert quarantine(loaded) == [
+        ("previous_application.csv", 4, "SK_ID_PREV", "700001", "duplicate key SK_ID_PREV=700001 (also on line 2)")
+    ]
     stored = query(loaded, "SELECT AMT_CREDIT FROM raw.previous_application WHERE SK_ID_PREV = 700001")
     assert stored == [(1.0,)]
 
@@ -357,31 +395,42 @@ def test_duplicate_key_in_file_keeps_the_first(tmp_path: Path, loaded: Settings)
 def test_duplicate_key_against_the_warehouse_is_never_overwritten(tmp_path: Path, loaded: Settings) -> None:
     again = _row("bureau", 0, SK_ID_BUREAU=500001, SK_ID_CURR=100001, AMT_CREDIT_SUM=999)
     report = _quarantine_case(tmp_path, loaded, "bureau", again)
-    assert quarantine(loaded) == [("bureau.csv", 3, "SK_ID_BUREAU", "500001",
-                                   "duplicate key SK_ID_BUREAU=500001 (already stored in bureau)")]
+    assert quarantine(loaded) == [
+        ("bureau.csv", 3, "SK_ID_BUREAU", "500001", "duplicate key SK_ID_BUREAU=500001 (already stored in bureau)")
+    ]
     assert query(loaded, "SELECT AMT_CREDIT_SUM FROM raw.bureau WHERE SK_ID_BUREAU = 500001") == [(0.5,)]
     assert report.files[0].status == "loaded"
 
 
 def test_orphan_rows_and_their_children(tmp_path: Path, loaded: Settings) -> None:
     orphan = _row("bureau", 1, SK_ID_BUREAU=600002, SK_ID_CURR=999)
-    rows = {"bureau": [_row("bureau", 0, SK_ID_BUREAU=600001, SK_ID_CURR=100001), orphan],
-            "bureau_balance": [_row("bureau_balance", 0, SK_ID_BUREAU=600001, MONTHS_BALANCE=-1),
-                               _row("bureau_balance", 0, SK_ID_BUREAU=600002, MONTHS_BALANCE=-1)]}
+    rows = {
+        "bureau": [_row("bureau", 0, SK_ID_BUREAU=600001, SK_ID_CURR=100001), orphan],
+        "bureau_balance": [
+            _row("bureau_balance", 0, SK_ID_BUREAU=600001, MONTHS_BALANCE=-1),
+            _row("bureau_balance", 0, SK_ID_BUREAU=600002, MONTHS_BALANCE=-1),
+        ],
+    }
     report = ingest(write_folder(tmp_path / "batch", rows), loaded)
     assert [(f.rows_loaded, f.rows_quarantined) for f in report.files] == [(1, 1), (1, 1)]
     assert quarantine(loaded) == [
         ("bureau.csv", 3, "SK_ID_CURR", "999", "orphan: SK_ID_CURR 999 is in no application"),
-        ("bureau_balance.csv", 3, "SK_ID_BUREAU", "600002", "orphan: SK_ID_BUREAU 600002 is in no bureau")]
+        ("bureau_balance.csv", 3, "SK_ID_BUREAU", "600002", "orphan: SK_ID_BUREAU 600002 is in no bureau"),
+    ]
 
 
 def test_balance_row_of_another_client_than_its_previous_one(tmp_path: Path, loaded: Settings) -> None:
-    rows = {"POS_CASH_balance": [_row("POS_CASH_balance", 0, SK_ID_PREV=200001, SK_ID_CURR=100002,
-                                      MONTHS_BALANCE=-5)]}
+    rows = {"POS_CASH_balance": [_row("POS_CASH_balance", 0, SK_ID_PREV=200001, SK_ID_CURR=100002, MONTHS_BALANCE=-5)]}
     ingest(write_folder(tmp_path / "batch", rows), loaded)
-    assert quarantine(loaded) == [("POS_CASH_balance.csv", 2, "SK_ID_CURR", "100002",
-                                   "SK_ID_CURR 100002 differs from 100001, the SK_ID_CURR of "
-                                   "previous_application SK_ID_PREV=200001")]
+    assert quarantine(loaded) == [
+        (
+            "POS_CASH_balance.csv",
+            2,
+            "SK_ID_CURR",
+            "100002",
+            "SK_ID_CURR 100002 differs from 100001, the SK_ID_CURR of previous_application SK_ID_PREV=200001",
+        )
+    ]
 
 
 def test_line_numbers_count_rows_the_reader_refused(tmp_path: Path, loaded: Settings) -> None:
@@ -394,6 +443,7 @@ def test_line_numbers_count_rows_the_reader_refused(tmp_path: Path, loaded: Sett
 
 
 # ---------------------------------------------------------------- harmless variants load like the clean file
+
 
 def _with_accent(rows: Rows) -> Rows:
     """The tiny data set with an accented (out-of-domain, so quarantined) value, to test decoding."""
@@ -428,6 +478,7 @@ def _float_ints(header: list[str], rows: list[list[str]]) -> tuple[list[str], li
         if header[j] in integers:
             return f"{v}.0" if j % 2 else f"{v}.000000000"
         return "0.500000000" if v == "0.5" else v
+
     return header, [[fmt(v, j) for j, v in enumerate(r)] for r in rows]
 
 
@@ -442,11 +493,9 @@ VARIANTS = {
     "latin-1": _each_file(lambda p: p.write_bytes(p.read_text(encoding="utf-8").encode("latin-1"))),
     "1.0 integers": _each_file(lambda p: _rewrite(p.parent, p.name, _float_ints)),
     "empty-named index column": lambda folder: _rewrite(folder, "bureau.csv", _index_column("")),
-    "Unnamed: 0 index column": lambda folder: _rewrite(folder, "application_train.csv",
-                                                       _index_column("Unnamed: 0")),
+    "Unnamed: 0 index column": lambda folder: _rewrite(folder, "application_train.csv", _index_column("Unnamed: 0")),
     "shuffled columns": _each_file(lambda p: _rewrite(p.parent, p.name, _shuffled)),
-    "gzip": _each_file(lambda p: (p.with_suffix(".csv.gz").write_bytes(gzip.compress(p.read_bytes())),
-                                  p.unlink())),
+    "gzip": _each_file(lambda p: (p.with_suffix(".csv.gz").write_bytes(gzip.compress(p.read_bytes())), p.unlink())),
 }
 VARIANT_FILES = ("application_train", "bureau", "bureau_balance")
 """The variants are tried on a parent, a child and a grandchild file (fast, and enough to cover the joins)."""
@@ -455,8 +504,9 @@ VARIANT_FILES = ("application_train", "bureau", "bureau_balance")
 def _snapshot(settings: Settings) -> dict[str, list[tuple]]:
     """Every raw table's rows (without _load_id) and the quarantine, sorted."""
     snap = {t: query(settings, f'SELECT * EXCLUDE (_load_id) FROM raw."{t}" ORDER BY ALL') for t in tables()}
-    snap["quarantine"] = query(settings, "SELECT table_name, line_number, column_name, value, reason "
-                                         "FROM audit.quarantine ORDER BY ALL")
+    snap["quarantine"] = query(
+        settings, "SELECT table_name, line_number, column_name, value, reason FROM audit.quarantine ORDER BY ALL"
+    )
     return snap
 
 
@@ -470,16 +520,22 @@ def clean_snapshot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[t
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_harmless_variant_loads_like_the_clean_file(variant: str, tmp_path: Path, settings: Settings,
-                                                     clean_snapshot: dict[str, list[tuple]]) -> None:
+def test_harmless_variant_loads_like_the_clean_file(
+    variant: str, tmp_path: Path, settings: Settings, clean_snapshot: dict[str, list[tuple]]
+) -> None:
     folder = write_folder(tmp_path / "variant", _with_accent(tiny_rows()), only=VARIANT_FILES)
     VARIANTS[variant](folder)
     report = ingest(folder, settings)
     assert not report.rejected_files, report.rejected_files
     snap = _snapshot(settings)
     assert snap == clean_snapshot
-    assert ("application_train", 3, "ORGANIZATION_TYPE", "Café",
-            "value 'Café' not in the allowed values of ORGANIZATION_TYPE") in snap["quarantine"]
+    assert (
+        "application_train",
+        3,
+        "ORGANIZATION_TYPE",
+        "Café",
+        "value 'Café' not in the allowed values of ORGANIZATION_TYPE",
+    ) in snap["quarantine"]
 
 
 def test_nine_decimal_floats_load_rounded(tmp_path: Path, settings: Settings) -> None:
@@ -487,17 +543,20 @@ def test_nine_decimal_floats_load_rounded(tmp_path: Path, settings: Settings) ->
     rows["application_train"][0]["EXT_SOURCE_2"] = "0.123456789"
     ingest(write_folder(tmp_path / "d", rows), settings)
     assert query(settings, "SELECT EXT_SOURCE_2 FROM raw.application_train WHERE SK_ID_CURR = 100001") == [
-        (0.123456789,)]
+        (0.123456789,)
+    ]
 
 
 # ---------------------------------------------------------------- the warehouse, the CLI
 
+
 def test_locked_warehouse_fails_clearly(clean: Path, settings: Settings) -> None:
     settings.warehouse_path.parent.mkdir(parents=True)
-    script = (f"import duckdb, sys; c = duckdb.connect({str(settings.warehouse_path)!r}); "
-              "print('ok', flush=True); sys.stdin.read()")
-    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    script = (
+        f"import duckdb, sys; c = duckdb.connect({str(settings.warehouse_path)!r}); "
+        "print('ok', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
         with pytest.raises(IngestError, match="is in use by another process; retry later"):
@@ -513,8 +572,9 @@ def test_folder_without_kaggle_files(tmp_path: Path, settings: Settings) -> None
         ingest(tmp_path, settings)
 
 
-def test_cli_exit_code_and_message_on_a_rejected_file(tmp_path: Path, clean: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_exit_code_and_message_on_a_rejected_file(
+    tmp_path: Path, clean: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CREDIT_SCORING_HOME", str(tmp_path))
     bad = tmp_path / "bad"
     shutil.copytree(clean, bad)

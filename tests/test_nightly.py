@@ -41,15 +41,15 @@ def runs(settings: Settings) -> list[tuple]:
 def run_steps(settings: Settings, run_id: int) -> list[tuple]:
     """(step, status) of one run's recorded steps, in order."""
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        return con.execute("SELECT step, status FROM ops.job_steps WHERE run_id = ? ORDER BY started_at",
-                           [run_id]).fetchall()
+        return con.execute(
+            "SELECT step, status FROM ops.job_steps WHERE run_id = ? ORDER BY started_at", [run_id]
+        ).fetchall()
 
 
 def alerts_by_run(settings: Settings) -> dict[int, list[str]]:
     """Alert kinds raised per run id."""
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        rows = con.execute("SELECT run_id, list(kind ORDER BY kind) FROM monitoring.alerts "
-                           "GROUP BY run_id").fetchall()
+        rows = con.execute("SELECT run_id, list(kind ORDER BY kind) FROM monitoring.alerts GROUP BY run_id").fetchall()
     return dict(rows)
 
 
@@ -72,9 +72,13 @@ def pipeline(champion_warehouse: Settings, tmp_path: Path) -> Settings:
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copyfile(champion_warehouse.warehouse_path, warehouse)
     return champion_warehouse.replace(
-        warehouse_path=warehouse, serving_path=tmp_path / "serving.duckdb", inbox_dir=tmp_path / "inbox",
-        processed_dir=tmp_path / "processed", reports_dir=tmp_path / "reports",
-        scheduler_db_path=tmp_path / "scheduler.sqlite")
+        warehouse_path=warehouse,
+        serving_path=tmp_path / "serving.duckdb",
+        inbox_dir=tmp_path / "inbox",
+        processed_dir=tmp_path / "processed",
+        reports_dir=tmp_path / "reports",
+        scheduler_db_path=tmp_path / "scheduler.sqlite",
+    )
 
 
 def test_three_nights(pipeline: Settings) -> None:
@@ -109,7 +113,11 @@ def test_three_nights(pipeline: Settings) -> None:
     assert all(scored.get(client) == 1 for client in ids[0] | ids[2]), "each new client scored exactly once"
     assert not ids[1] & scored.keys(), "the corrupt night's clients are not scored"
     assert [(r[1], r[2]) for r in runs(cfg)] == [
-        (NIGHTS[0], SUCCEEDED), (NIGHTS[1], FAILED), (NIGHTS[1], FAILED), (NIGHTS[2], SUCCEEDED)]
+        (NIGHTS[0], SUCCEEDED),
+        (NIGHTS[1], FAILED),
+        (NIGHTS[1], FAILED),
+        (NIGHTS[2], SUCCEEDED),
+    ]
     assert set(alerts_by_run(cfg)) == {third.run_id}, "an alert on the drifted night only"
     assert third.alerts and not first.alerts
 
@@ -142,8 +150,12 @@ with run_lock(Path(sys.argv[1])):
 
 def test_lock_refuses_a_second_run_and_dies_with_its_holder(settings: Settings) -> None:
     """A run while another process holds the lock is refused; once that process is SIGKILLed, runs go on."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock_path(settings))],
-                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock_path(settings))],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         refused = run_nightly(settings, NIGHTS[0])
@@ -192,12 +204,17 @@ def test_cli_says_when_another_process_has_the_warehouse_open(tmp_path: Path) ->
     """Someone else writing the warehouse (DuckDB: one writer process): a one-line message and exit 1."""
     settings = Settings(home=tmp_path)
     settings.warehouse_path.parent.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_WAREHOUSE, str(settings.warehouse_path)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WAREHOUSE, str(settings.warehouse_path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "open"
-        cli = subprocess.run([Path(sys.executable).parent / "credit-scoring", "run-nightly", "--date", "2026-03-01"],
-                             env={**os.environ, "CREDIT_SCORING_HOME": str(tmp_path)}, capture_output=True, text=True)
+        cli = subprocess.run(
+            [Path(sys.executable).parent / "credit-scoring", "run-nightly", "--date", "2026-03-01"],
+            env={**os.environ, "CREDIT_SCORING_HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+        )
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
@@ -242,8 +259,9 @@ def test_a_run_missed_while_off_runs_once_on_restart(settings: Settings) -> None
 
     executed, events = threading.Event(), []
     restarted = build_scheduler(settings, BackgroundScheduler)
-    restarted.add_listener(lambda e: (events.append(e.code), executed.set()),
-                           EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    restarted.add_listener(
+        lambda e: (events.append(e.code), executed.set()), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+    )
     restarted.start()
     try:
         assert executed.wait(30), "the missed run did not start on restart"

@@ -250,10 +250,16 @@ def test_a_publication_updates_big_tables_in_place_and_equals_a_rebuild(
         con.execute(f"ATTACH '{night.path}' AS night (READ_ONLY)")
         con.execute(f"ATTACH '{rebuilt.path}' AS rebuilt (READ_ONLY)")
         catalog = "SELECT {} FROM duckdb_{} WHERE database_name = '{}'"
-        for what, columns in (("tables", "schema_name, table_name, comment"),
-                              ("columns", "schema_name, table_name, column_name, data_type, comment")):
-            assert con.execute(f"{catalog.format(columns, what, 'night')} EXCEPT "
-                               f"{catalog.format(columns, what, 'rebuilt')}").fetchall() == []
+        for what, columns in (
+            ("tables", "schema_name, table_name, comment"),
+            ("columns", "schema_name, table_name, column_name, data_type, comment"),
+        ):
+            assert (
+                con.execute(
+                    f"{catalog.format(columns, what, 'night')} EXCEPT {catalog.format(columns, what, 'rebuilt')}"
+                ).fetchall()
+                == []
+            )
         for table in night.rows:
             for a, b in (("night", "rebuilt"), ("rebuilt", "night")):
                 extra = con.execute(f"SELECT count(*) FROM (FROM {a}.{table} EXCEPT ALL FROM {b}.{table})").fetchone()

@@ -77,9 +77,7 @@ def test_cost_curve_matches_brute_force() -> None:
     curve = cost_curve(y, p, WEIGHTS)
     brute = [cost_per_client(y, p, t, WEIGHTS) * len(y) for t in curve.thresholds]
     np.testing.assert_allclose(curve.costs, brute)
-    assert curve.costs[curve.best_index] == min(
-        cost_per_client(y, p, t, WEIGHTS) * len(y) for t in np.unique(p)
-    )
+    assert curve.costs[curve.best_index] == min(cost_per_client(y, p, t, WEIGHTS) * len(y) for t in np.unique(p))
 
 
 def test_cross_validation_is_deterministic_with_a_seed(data: TrainingData) -> None:
@@ -118,9 +116,7 @@ def test_reweighted_candidates_predict_at_the_real_default_rate(trained: Trainin
         assert 0.25 * data.default_rate < float(np.mean(p)) < 2 * data.default_rate < uncorrected, name
 
 
-def test_more_days_past_due_raises_the_risk(
-    trained: TrainingSummary, store: Settings, data: TrainingData
-) -> None:
+def test_more_days_past_due_raises_the_risk(trained: TrainingSummary, store: Settings, data: TrainingData) -> None:
     champion = registry.load_champion(store)
     dpd = [i for i, name in enumerate(data.features) if "DPD" in name]
     assert dpd, "the feature store should have days-past-due features"

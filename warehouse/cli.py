@@ -30,17 +30,29 @@ def settings() -> Settings:
 
 @app.command()
 def generate(
-    out: Annotated[Path | None, typer.Option(help="Folder for the CSVs (default: settings data_dir, "
-                                             "or the inbox folder of --batch-date).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the CSVs (default: settings data_dir, or the inbox folder of --batch-date)."),
+    ] = None,
     clients: Annotated[int | None, typer.Option(help="Number of clients, train and test together.")] = None,
-    scale: Annotated[str | None, typer.Option(help="'full' for the row counts of the real Kaggle data "
-                                              "(307,511 + 48,744 clients, about 58 million rows).")] = None,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            help="'full' for the row counts of the real Kaggle data (307,511 + 48,744 clients, about 58 million rows)."
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed; the same seed gives the same files.")] = None,
-    batch_date: Annotated[str | None, typer.Option(help="Write a nightly batch of new applications for this "
-                                                   "date (YYYY-MM-DD) instead of a full data set.")] = None,
+    batch_date: Annotated[
+        str | None,
+        typer.Option(
+            help="Write a nightly batch of new applications for this date (YYYY-MM-DD) instead of a full data set."
+        ),
+    ] = None,
     applications: Annotated[int, typer.Option(help="Number of new applications in a nightly batch.")] = 2000,
-    drift: Annotated[bool, typer.Option(help="Shift income, age and external scores in a nightly batch, "
-                                        "as a changing population would.")] = False,
+    drift: Annotated[
+        bool,
+        typer.Option(help="Shift income, age and external scores in a nightly batch, as a changing population would."),
+    ] = False,
 ) -> None:
     """Write realistic data in the exact Kaggle file layout (built-in data when you lack the real files)."""
     from warehouse import generate as gen
@@ -61,8 +73,10 @@ def generate(
 
 @app.command()
 def ingest(
-    source: Annotated[Path, typer.Argument(help="Folder holding the Kaggle CSV files (real or generated).",
-                                           exists=True, file_okay=False)],
+    source: Annotated[
+        Path,
+        typer.Argument(help="Folder holding the Kaggle CSV files (real or generated).", exists=True, file_okay=False),
+    ],
 ) -> None:
     """Load the CSVs of a folder into the warehouse's raw schema, checking each against the schema contract."""
     from warehouse.ingest import IngestError, ingest_folder
@@ -84,8 +98,12 @@ app.add_typer(dashboard_user, name="dashboard-user")
 @dashboard_user.command("add")
 def dashboard_user_add(
     name: Annotated[str, typer.Argument(help="User name (letters, digits, '_', '.', '-').")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          help="Password (asked for when not given).")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="Password (asked for when not given)."
+        ),
+    ],
 ) -> None:
     """Create a dashboard account (or change its password); only an scrypt hash is stored."""
     from dashboard.auth import UserError, add_user
@@ -110,10 +128,23 @@ def dashboard(
     from dashboard import APP_PATH
 
     cfg = settings()
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH),
-               "--server.port", str(port or cfg.dashboard_port), "--server.address", address,
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--client.toolbarMode", "viewer"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_PATH),
+        "--server.port",
+        str(port or cfg.dashboard_port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
     raise typer.Exit(code=subprocess.call(command))
 
 
@@ -144,8 +175,13 @@ def _finish_run(run: JobRun) -> None:
 
 @app.command("run-nightly")
 def run_nightly(
-    night: Annotated[str | None, typer.Option("--date", help="The night to run (YYYY-MM-DD); its batch waits "
-                                              "in the inbox folder of that date. Default: today.")] = None,
+    night: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="The night to run (YYYY-MM-DD); its batch waits in the inbox folder of that date. Default: today.",
+        ),
+    ] = None,
 ) -> None:
     """Run one night now: ingest its batch, build features, score the new clients, check drift, publish."""
     from rich.progress import Progress
@@ -156,8 +192,11 @@ def run_nightly(
     day = _night(night)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"night {day}", total=len(STEPS))
-        result = run(settings(), day, on_step=lambda step: bar.update(
-            task, description=f"night {day}: {step}", completed=STEPS.index(step)))
+        result = run(
+            settings(),
+            day,
+            on_step=lambda step: bar.update(task, description=f"night {day}: {step}", completed=STEPS.index(step)),
+        )
     _finish_run(result)
 
 
@@ -175,8 +214,9 @@ def schedule() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = settings()
     scheduler = build_scheduler(cfg)
-    console.print(f"Nightly job scheduled at cron '{cfg.nightly_cron}' (job store {cfg.scheduler_db_path}); "
-                  "Ctrl-C to stop.")
+    console.print(
+        f"Nightly job scheduled at cron '{cfg.nightly_cron}' (job store {cfg.scheduler_db_path}); Ctrl-C to stop."
+    )
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -185,13 +225,24 @@ def schedule() -> None:
 
 @app.command()
 def drift(
-    test_set: Annotated[bool, typer.Option("--test-set", help="Compare the whole test set (clients without "
-                                           "a known outcome, nightly batches excluded) with the training "
-                                           "set.")] = False,
-    night: Annotated[str | None, typer.Option("--date", help="Compare the batch processed for this night "
-                                              "(default: the latest processed batch).")] = None,
-    fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help=f"Exit with code {EXIT_ALERT} when "
-                                                "the check raises a drift alert.")] = False,
+    test_set: Annotated[
+        bool,
+        typer.Option(
+            "--test-set",
+            help="Compare the whole test set (clients without "
+            "a known outcome, nightly batches excluded) with the training "
+            "set.",
+        ),
+    ] = False,
+    night: Annotated[
+        str | None,
+        typer.Option(
+            "--date", help="Compare the batch processed for this night (default: the latest processed batch)."
+        ),
+    ] = None,
+    fail_on_alert: Annotated[
+        bool, typer.Option("--fail-on-alert", help=f"Exit with code {EXIT_ALERT} when the check raises a drift alert.")
+    ] = False,
 ) -> None:
     """Check drift against the training population: evidently HTML report, PSI, alerts in monitoring.*."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -205,8 +256,9 @@ def drift(
     if not test_set and day is None:
         console.print("[bold red]No processed batch yet:[/] run a night first, or use --test-set.")
         raise typer.Exit(code=1)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as bar:
         bar.add_task(f"drift of {'the test set' if test_set else f'the batch of {day}'}", total=None)
         run = run_drift_check(cfg, day)
     if fail_on_alert and run.alerts:
@@ -217,9 +269,14 @@ def drift(
 
 @app.command()
 def score(
-    new: Annotated[bool, typer.Option(
-        "--new/--all", help="--new (default): only clients whose features changed or who have no score "
-                            "from the champion's version; --all: everyone.")] = True,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new/--all",
+            help="--new (default): only clients whose features changed or who have no score "
+            "from the champion's version; --all: everyone.",
+        ),
+    ] = True,
 ) -> None:
     """Score clients with the champion model, explain each score (SHAP), publish the serving database."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -227,12 +284,16 @@ def score(
     from scoring.score import ScoringError
     from scoring.score import score as run_scoring
 
-    with Progress(TextColumn("Scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("Scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+    ) as bar:
         task = bar.add_task("score", total=None)
         try:
-            summary = run_scoring(settings(), mode="new" if new else "all",
-                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+            summary = run_scoring(
+                settings(),
+                mode="new" if new else "all",
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         except ScoringError as error:
             console.print(f"[bold red]Scoring failed:[/] {error}")
             raise typer.Exit(code=1) from error
@@ -241,16 +302,23 @@ def score(
 
 @app.command()
 def train(
-    search_iterations: Annotated[int | None, typer.Option(
-        min=0, help="LightGBM hyperparameter sets tried by the random search, each one more "
-                    "cross-validation (default: a budget sized for the demo data).")] = None,
-    folds: Annotated[int | None, typer.Option(min=2, help="Cross-validation folds (default: settings).")] \
-        = None,
-    promote: Annotated[bool, typer.Option(
-        "--promote", help="Make the new version the champion even if it does not beat the current one.",
-    )] = False,
-    seed: Annotated[int | None, typer.Option(help="Seed of folds, samples and models (default: settings).")] \
-        = None,
+    search_iterations: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="LightGBM hyperparameter sets tried by the random search, each one more "
+            "cross-validation (default: a budget sized for the demo data).",
+        ),
+    ] = None,
+    folds: Annotated[int | None, typer.Option(min=2, help="Cross-validation folds (default: settings).")] = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            "--promote",
+            help="Make the new version the champion even if it does not beat the current one.",
+        ),
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed of folds, samples and models (default: settings).")] = None,
 ) -> None:
     """Compare models by cross-validation, pick the cost-minimising threshold, register the best model."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -261,40 +329,61 @@ def train(
 
     cfg = settings()
     cfg = cfg.replace(cv_folds=folds or cfg.cv_folds, seed=cfg.seed if seed is None else seed)
-    with Progress(TextColumn("[bold]Training[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]Training[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("reading the feature store", total=None)
         try:
             budget = DEFAULT_SEARCH_ITERATIONS if search_iterations is None else search_iterations
-            summary = run_training(cfg, search_iterations=budget, promote=promote,
-                                   progress=lambda text, done, total: bar.update(
-                                       task, description=text, completed=done, total=total))
+            summary = run_training(
+                cfg,
+                search_iterations=budget,
+                promote=promote,
+                progress=lambda text, done, total: bar.update(task, description=text, completed=done, total=total),
+            )
         except FeatureStoreError as error:
             bar.stop()
             console.print(f"[bold red]Training failed:[/] {error}")
             raise typer.Exit(code=1) from error
     console.print(summary.as_table())
     verdict = "[bold green]is the new champion[/]" if summary.decision.promoted else "[yellow]is not champion[/]"
-    console.print(f"Registered {cfg.model_name} version {summary.version} ({summary.chosen.name}, "
-                  f"threshold {summary.threshold:.4f}, OOF cost {summary.chosen.cost:.4f}/client, "
-                  f"AUC {summary.chosen.auc:.4f}) {verdict}: {summary.decision.reason}.")
+    console.print(
+        f"Registered {cfg.model_name} version {summary.version} ({summary.chosen.name}, "
+        f"threshold {summary.threshold:.4f}, OOF cost {summary.chosen.cost:.4f}/client, "
+        f"AUC {summary.chosen.auc:.4f}) {verdict}: {summary.decision.reason}."
+    )
     console.print(f"Report: {summary.report_path}")
 
 
 @app.command()
 def build(
-    select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'int_bureau__per_client+' "
-                                               "(default: every model and test).")] = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild every incremental model "
-                                               "from all raw rows instead of only the new clients.")] = False,
+    select: Annotated[
+        str | None, typer.Option(help="dbt selection, e.g. 'int_bureau__per_client+' (default: every model and test).")
+    ] = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh", help="Rebuild every incremental model from all raw rows instead of only the new clients."
+        ),
+    ] = False,
 ) -> None:
     """Build the feature store (features.client_features) with dbt: models, then their tests."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from warehouse.features import FeatureBuildError, build_features
 
-    with Progress(TextColumn("[bold]dbt build[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]dbt build[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("parsing the project", total=None)
 
         def advance(done: int, total: int, name: str) -> None:
@@ -312,8 +401,9 @@ def build(
 @app.command()
 def docs(
     port: Annotated[int, typer.Option(help="Port of the documentation site.")] = 8080,
-    serve: Annotated[bool, typer.Option(help="Serve the site after generating it (--no-serve: only "
-                                        "write dbt/target/index.html).")] = True,
+    serve: Annotated[
+        bool, typer.Option(help="Serve the site after generating it (--no-serve: only write dbt/target/index.html).")
+    ] = True,
 ) -> None:
     """Generate dbt's documentation of the feature store (every model and column, lineage) and serve it."""
     from warehouse.features import FeatureBuildError, generate_docs, serve_docs
@@ -355,8 +445,10 @@ def demo(
     ]
     if not (cfg.processed_dir / DEMO_NIGHT).exists():
         steps += [
-            (f"Receive a nightly batch for {DEMO_NIGHT}",
-             lambda: generate(None, None, None, None, DEMO_NIGHT, 2000, False)),
+            (
+                f"Receive a nightly batch for {DEMO_NIGHT}",
+                lambda: generate(None, None, None, None, DEMO_NIGHT, 2000, False),
+            ),
             (f"Run the night of {DEMO_NIGHT}", lambda: run_nightly(DEMO_NIGHT)),
         ]
     for number, (title, step) in enumerate(steps, start=1):
@@ -365,7 +457,7 @@ def demo(
     password = secrets.token_urlsafe(12)
     add_user(cfg, "demo", password)
     console.rule("[bold green]Done")
-    console.print(f"""Everything lives under {cfg.home / 'warehouse'}:
+    console.print(f"""Everything lives under {cfg.home / "warehouse"}:
   warehouse   {cfg.warehouse_path}  (pipeline jobs write it)
   serving     {cfg.serving_path}  (read-only copy for analysts and the dashboard)
   MLflow      {cfg.tracking_uri}

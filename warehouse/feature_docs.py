@@ -23,21 +23,24 @@ COUNT_SUFFIXES = ("_COUNT", "_SIZE", "_NUNIQUE")
 """Mart columns with these endings are counts: 0, not NULL, for a client without rows in the table."""
 
 FUNCS = {
-    "MIN": "Smallest", "MAX": "Largest", "MEAN": "Mean", "SUM": "Sum",
-    "VAR": "Sample variance (divided by n - 1, as pandas)", "NUNIQUE": "Number of distinct values",
+    "MIN": "Smallest",
+    "MAX": "Largest",
+    "MEAN": "Mean",
+    "SUM": "Sum",
+    "VAR": "Sample variance (divided by n - 1, as pandas)",
+    "NUNIQUE": "Number of distinct values",
 }
 
 DERIVED = {
     # application
     "DAYS_EMPLOYED_PERC": "DAYS_EMPLOYED / DAYS_BIRTH: share of the client's life spent in the current job "
-                          "(NULL for the 365243 code or a zero divisor).",
+    "(NULL for the 365243 code or a zero divisor).",
     "INCOME_CREDIT_PERC": "AMT_INCOME_TOTAL / AMT_CREDIT: yearly income per unit of credit asked.",
     "INCOME_PER_PERSON": "AMT_INCOME_TOTAL / CNT_FAM_MEMBERS: income per family member.",
     "ANNUITY_INCOME_PERC": "AMT_ANNUITY / AMT_INCOME_TOTAL: share of the income the loan annuity takes.",
     "PAYMENT_RATE": "AMT_ANNUITY / AMT_CREDIT: annuity per unit of credit (how fast the loan is repaid).",
     "GOODS_CREDIT_PERC": "AMT_GOODS_PRICE / AMT_CREDIT: price of the goods per unit of credit.",
-    "CREDIT_ANNUITY_RATIO": "AMT_CREDIT / AMT_ANNUITY: number of annuities the credit amounts to "
-                            "(loan term).",
+    "CREDIT_ANNUITY_RATIO": "AMT_CREDIT / AMT_ANNUITY: number of annuities the credit amounts to (loan term).",
     "AGE_YEARS": "Age of the client in years at the application (-DAYS_BIRTH / 365.25).",
     "EXT_SOURCES_MEAN": "Mean of the available EXT_SOURCE_1..3 scores (NULL when none is known).",
     "EXT_SOURCES_MIN": "Smallest of the available EXT_SOURCE_1..3 scores.",
@@ -45,57 +48,53 @@ DERIVED = {
     "EXT_SOURCES_PROD": "EXT_SOURCE_1 * EXT_SOURCE_2 * EXT_SOURCE_3 (NULL when one is missing).",
     # bureau_balance per credit
     "DPD_LEVEL": "lateness level of a month: 0 (STATUS 0, on time) to 5 (STATUS 5, over 120 days or "
-                 "written off); "
-                 "NULL for C (closed) and X (unknown)",
+    "written off); "
+    "NULL for C (closed) and X (unknown)",
     "IS_LATE": "1 when a month's STATUS is 1-5 (days past due), else 0",
     "IS_LATE_TW_MEAN": "Recency-weighted share of late months (STATUS 1-5): month m weighs 1 / (1 - m), "
-                       "so the last month counts most.",
+    "so the last month counts most.",
     # bureau
     "DEBT_CREDIT_PERC": "AMT_CREDIT_SUM_DEBT / AMT_CREDIT_SUM of a credit: share still owed",
     "BURO_TOTAL_DEBT_CREDIT_PERC": "Sum of AMT_CREDIT_SUM_DEBT / sum of AMT_CREDIT_SUM over all "
-                                   "Credit Bureau "
-                                   "credits: share of the client's bureau credit still owed.",
+    "Credit Bureau "
+    "credits: share of the client's bureau credit still owed.",
     "BURO_TOTAL_OVERDUE_DEBT_PERC": "Sum of AMT_CREDIT_SUM_OVERDUE / sum of AMT_CREDIT_SUM_DEBT "
-                                    "over all Credit "
-                                    "Bureau credits: share of the debt that is overdue.",
+    "over all Credit "
+    "Bureau credits: share of the debt that is overdue.",
     "BURO_AMT_CREDIT_SUM_TREND": "Slope of AMT_CREDIT_SUM against DAYS_CREDIT over the client's "
-                                 "Credit Bureau "
-                                 "credits (least squares): positive when recent credits are larger.",
+    "Credit Bureau "
+    "credits (least squares): positive when recent credits are larger.",
     # previous applications
     "APP_CREDIT_PERC": "AMT_APPLICATION / AMT_CREDIT: amount asked per unit of credit granted",
     "SIMPLE_INTEREST_RATE": "estimated yearly simple interest rate: (AMT_ANNUITY * CNT_PAYMENT - "
-                            "AMT_CREDIT) / "
-                            "(AMT_CREDIT * CNT_PAYMENT / 12)",
+    "AMT_CREDIT) / "
+    "(AMT_CREDIT * CNT_PAYMENT / 12)",
     "TOTAL_PAYMENT_PERC": "AMT_ANNUITY * CNT_PAYMENT / AMT_CREDIT: total repaid per unit of credit",
     "IS_REFUSED": "1 when the application was refused (NAME_CONTRACT_STATUS = 'Refused'), else 0",
     "PREV_AMT_CREDIT_TREND": "Slope of AMT_CREDIT against DAYS_DECISION over the client's previous "
-                             "applications "
-                             "(least squares): positive when recent credits are larger.",
+    "applications "
+    "(least squares): positive when recent credits are larger.",
     # POS
     "POS_SK_DPD_TW_MEAN": "Recency-weighted mean of SK_DPD over the client's POS / cash loan months: month m "
-                          "weighs 1 / (1 - m).",
+    "weighs 1 / (1 - m).",
     "POS_SK_DPD_TREND": "Slope of SK_DPD against MONTHS_BALANCE over the client's POS / cash loan months: "
-                        "positive when lateness grows towards the application.",
+    "positive when lateness grows towards the application.",
     "IS_COMPLETED": "1 when the loan reached the status Completed in some month, else 0",
-    "LAST_CNT_INSTALMENT_FUTURE": "instalments left to pay at the loan's latest month "
-                                  "(CNT_INSTALMENT_FUTURE)",
+    "LAST_CNT_INSTALMENT_FUTURE": "instalments left to pay at the loan's latest month (CNT_INSTALMENT_FUTURE)",
     "LAST_REMAINING_PERC": "CNT_INSTALMENT_FUTURE / CNT_INSTALMENT at the loan's latest month: share of the "
-                           "term still to run",
+    "term still to run",
     # installments
-    "DPD": "days past due of a payment: DAYS_ENTRY_PAYMENT - DAYS_INSTALMENT, clipped at 0 (NULL "
-           "when unpaid)",
-    "DBD": "days before due of a payment: DAYS_INSTALMENT - DAYS_ENTRY_PAYMENT, clipped at 0 (NULL "
-           "when unpaid)",
+    "DPD": "days past due of a payment: DAYS_ENTRY_PAYMENT - DAYS_INSTALMENT, clipped at 0 (NULL when unpaid)",
+    "DBD": "days before due of a payment: DAYS_INSTALMENT - DAYS_ENTRY_PAYMENT, clipped at 0 (NULL when unpaid)",
     "PAYMENT_PERC": "AMT_PAYMENT / AMT_INSTALMENT of a payment (NULL when the instalment is 0)",
     "PAYMENT_DIFF": "AMT_INSTALMENT - AMT_PAYMENT of a payment (unpaid part)",
     "INSTAL_DPD_TREND": "Slope of DPD (days past due, clipped at 0) against DAYS_INSTALMENT over "
-                        "the client's "
-                        "payments: positive when lateness grows towards the application.",
+    "the client's "
+    "payments: positive when lateness grows towards the application.",
     "INSTAL_DPD_TW_MEAN": "Recency-weighted mean of DPD over the client's payments: a payment due d "
-                          "days before "
-                          "the application weighs 1 / (1 + d / 30).",
-    "INSTAL_L365D_COUNT": "Number of payment rows of instalments due in the last 365 days "
-                          "(DAYS_INSTALMENT >= -365).",
+    "days before "
+    "the application weighs 1 / (1 + d / 30).",
+    "INSTAL_L365D_COUNT": "Number of payment rows of instalments due in the last 365 days (DAYS_INSTALMENT >= -365).",
     "LATE_PERC": "share of the loan's payments made after the due date",
     "PAID_PERC": "sum of AMT_PAYMENT / sum of AMT_INSTALMENT over the loan's payments",
     "DPD_MAX": "largest days past due (clipped at 0) of the loan's payments",
@@ -120,98 +119,130 @@ DERIVED = {
     "CC_COUNT": "Number of monthly rows of the client's previous credit cards.",
     "CC_CARDS_COUNT": "Number of the client's previous credit cards with monthly history.",
     "CC_AMT_BALANCE_TREND": "Slope of AMT_BALANCE against MONTHS_BALANCE over the client's credit "
-                            "card months: "
-                            "positive when the balance grows towards the application.",
+    "card months: "
+    "positive when the balance grows towards the application.",
 }
 
 MODELS = {
-    "int_application__clients": ("application_test", {"": ""},
-                                 "One row per client of application_train and application_test: the "
-                                 "application's "
-                                 "numeric columns, binary and one-hot encodings of its categories, "
-                                 "and ratios."),
+    "int_application__clients": (
+        "application_test",
+        {"": ""},
+        "One row per client of application_train and application_test: the "
+        "application's "
+        "numeric columns, binary and one-hot encodings of its categories, "
+        "and ratios.",
+    ),
     "int_bureau_balance__per_credit": (
         "bureau_balance",
-        {"": "over the credit's months", **{f"L{w}M_": f"over the credit's months in the last {w} months "
-                                             f"(MONTHS_BALANCE >= -{w})" for w in WINDOWS}},
-        "One row per Credit Bureau credit with a monthly history: month counts, status shares, "
-        "recency windows."),
+        {
+            "": "over the credit's months",
+            **{f"L{w}M_": f"over the credit's months in the last {w} months (MONTHS_BALANCE >= -{w})" for w in WINDOWS},
+        },
+        "One row per Credit Bureau credit with a monthly history: month counts, status shares, recency windows.",
+    ),
     "int_bureau__per_client": (
         "bureau",
-        {"BURO_": "over all the client's Credit Bureau credits",
-         "ACTIVE_": "over the client's active Credit Bureau credits (CREDIT_ACTIVE = 'Active')",
-         "CLOSED_": "over the client's closed Credit Bureau credits (CREDIT_ACTIVE = 'Closed')"},
+        {
+            "BURO_": "over all the client's Credit Bureau credits",
+            "ACTIVE_": "over the client's active Credit Bureau credits (CREDIT_ACTIVE = 'Active')",
+            "CLOSED_": "over the client's closed Credit Bureau credits (CREDIT_ACTIVE = 'Closed')",
+        },
         "One row per client with Credit Bureau credits: the kernel's BURO_ / ACTIVE_ / CLOSED_ aggregates, "
-        "category shares, monthly history per credit averaged over credits, trends."),
+        "category shares, monthly history per credit averaged over credits, trends.",
+    ),
     "int_previous__per_client": (
         "previous_application",
-        {"PREV_": "over all the client's previous Home Credit applications",
-         "APPROVED_": "over the client's approved previous applications",
-         "REFUSED_": "over the client's refused previous applications",
-         f"PREV_LAST{LAST_APPLICATIONS}_": f"over the client's {LAST_APPLICATIONS} most recent previous "
-                                           "applications (by DAYS_DECISION)",
-         f"PREV_FIRST{FIRST_APPLICATIONS}_": f"over the client's {FIRST_APPLICATIONS} oldest previous "
-                                             "applications (by DAYS_DECISION)"},
+        {
+            "PREV_": "over all the client's previous Home Credit applications",
+            "APPROVED_": "over the client's approved previous applications",
+            "REFUSED_": "over the client's refused previous applications",
+            f"PREV_LAST{LAST_APPLICATIONS}_": f"over the client's {LAST_APPLICATIONS} most recent previous "
+            "applications (by DAYS_DECISION)",
+            f"PREV_FIRST{FIRST_APPLICATIONS}_": f"over the client's {FIRST_APPLICATIONS} oldest previous "
+            "applications (by DAYS_DECISION)",
+        },
         "One row per client with previous applications: the kernel's PREV_ / APPROVED_ / REFUSED_ "
         "aggregates, "
-        "category shares, first and last applications, estimated interest rates, trends."),
-    "int_pos__per_prev": ("POS_CASH_balance", {"": ""},
-                          "One row per previous POS / cash loan with monthly history: length, "
-                          "lateness, state "
-                          "at the latest month."),
+        "category shares, first and last applications, estimated interest rates, trends.",
+    ),
+    "int_pos__per_prev": (
+        "POS_CASH_balance",
+        {"": ""},
+        "One row per previous POS / cash loan with monthly history: length, lateness, state at the latest month.",
+    ),
     "int_pos__per_client": (
         "POS_CASH_balance",
-        {"POS_": "over all monthly rows of the client's previous POS / cash loans",
-         **{f"POS_L{w}M_": f"over the client's POS / cash loan months in the last {w} months "
-                           f"(MONTHS_BALANCE >= -{w})" for w in WINDOWS},
-         "POS_LOAN_": "over the client's previous POS / cash loans (one value per loan)"},
+        {
+            "POS_": "over all monthly rows of the client's previous POS / cash loans",
+            **{
+                f"POS_L{w}M_": f"over the client's POS / cash loan months in the last {w} months "
+                f"(MONTHS_BALANCE >= -{w})"
+                for w in WINDOWS
+            },
+            "POS_LOAN_": "over the client's previous POS / cash loans (one value per loan)",
+        },
         "One row per client with POS / cash loan history: the kernel's POS_ aggregates, recency windows, "
-        "time-weighted lateness, per-loan summaries."),
-    "int_installments__per_prev": ("installments_payments", {"": ""},
-                                   "One row per previous loan with repayment history: instalments, lateness, "
-                                   "share paid."),
+        "time-weighted lateness, per-loan summaries.",
+    ),
+    "int_installments__per_prev": (
+        "installments_payments",
+        {"": ""},
+        "One row per previous loan with repayment history: instalments, lateness, share paid.",
+    ),
     "int_installments__per_client": (
         "installments_payments",
-        {"INSTAL_": "over all the client's instalment payments",
-         f"INSTAL_LAST{LAST_INSTALMENTS}_": f"over the client's {LAST_INSTALMENTS} most recent payment rows "
-                                           "(by DAYS_INSTALMENT)",
-         "INSTAL_L365D_": "over the client's payments of instalments due in the last 365 days",
-         "INSTAL_LOAN_": "over the client's previous loans with payments (one value per loan)"},
+        {
+            "INSTAL_": "over all the client's instalment payments",
+            f"INSTAL_LAST{LAST_INSTALMENTS}_": f"over the client's {LAST_INSTALMENTS} most recent payment rows "
+            "(by DAYS_INSTALMENT)",
+            "INSTAL_L365D_": "over the client's payments of instalments due in the last 365 days",
+            "INSTAL_LOAN_": "over the client's previous loans with payments (one value per loan)",
+        },
         "One row per client with instalment history: the kernel's INSTAL_ aggregates, last instalments, last "
-        "year, trends, per-loan summaries."),
-    "int_credit_card__per_prev": ("credit_card_balance", {"": ""},
-                                  "One row per previous credit card with monthly history: length, "
-                                  "utilisation, "
-                                  "lateness."),
+        "year, trends, per-loan summaries.",
+    ),
+    "int_credit_card__per_prev": (
+        "credit_card_balance",
+        {"": ""},
+        "One row per previous credit card with monthly history: length, utilisation, lateness.",
+    ),
     "int_credit_card__per_client": (
         "credit_card_balance",
-        {"CC_": "over all monthly rows of the client's previous credit cards",
-         **{f"CC_L{w}M_": f"over the client's credit card months in the last {w} months "
-                          f"(MONTHS_BALANCE >= -{w})" for w in WINDOWS},
-         "CC_CARD_": "over the client's previous credit cards (one value per card)"},
+        {
+            "CC_": "over all monthly rows of the client's previous credit cards",
+            **{
+                f"CC_L{w}M_": f"over the client's credit card months in the last {w} months (MONTHS_BALANCE >= -{w})"
+                for w in WINDOWS
+            },
+            "CC_CARD_": "over the client's previous credit cards (one value per card)",
+        },
         "One row per client with credit card history: the kernel's CC_ aggregates (min, max, mean, "
         "sum, sample "
-        "variance of every monthly column), recency windows, utilisation, per-card summaries."),
+        "variance of every monthly column), recency windows, utilisation, per-card summaries.",
+    ),
 }
-PER_ENTITY = {"int_bureau__per_client": "int_bureau_balance__per_credit",
-              "int_pos__per_client": "int_pos__per_prev",
-              "int_installments__per_client": "int_installments__per_prev",
-              "int_credit_card__per_client": "int_credit_card__per_prev"}
-KEYS = {"int_bureau_balance__per_credit": "SK_ID_BUREAU", "int_pos__per_prev": "SK_ID_PREV",
-        "int_installments__per_prev": "SK_ID_PREV", "int_credit_card__per_prev": "SK_ID_PREV"}
+PER_ENTITY = {
+    "int_bureau__per_client": "int_bureau_balance__per_credit",
+    "int_pos__per_client": "int_pos__per_prev",
+    "int_installments__per_client": "int_installments__per_prev",
+    "int_credit_card__per_client": "int_credit_card__per_prev",
+}
+KEYS = {
+    "int_bureau_balance__per_credit": "SK_ID_BUREAU",
+    "int_pos__per_prev": "SK_ID_PREV",
+    "int_installments__per_prev": "SK_ID_PREV",
+    "int_credit_card__per_prev": "SK_ID_PREV",
+}
 COMMON = {
     "SK_ID_CURR": "ID of the client's loan application (one row per client).",
     "SK_ID_BUREAU": "ID of the Credit Bureau credit.",
     "SK_ID_PREV": "ID of the previous Home Credit loan.",
-    "_max_load_id": "Largest ingest load (_load_id) among the raw rows behind this row: the incremental "
-                    "watermark.",
+    "_max_load_id": "Largest ingest load (_load_id) among the raw rows behind this row: the incremental watermark.",
     "TARGET": "1 when the client had payment difficulties (late more than X days on one of the first Y "
-              "instalments), 0 otherwise; NULL for test and nightly-batch clients.",
-    "DATASET": "Which application file the client came from: 'train' or 'test' (nightly batches "
-               "arrive as 'test').",
+    "instalments), 0 otherwise; NULL for test and nightly-batch clients.",
+    "DATASET": "Which application file the client came from: 'train' or 'test' (nightly batches arrive as 'test').",
     "APPLICATION_LOAD_ID": "The ingest load (audit.loads.load_id) that brought the client's application row.",
-    "FEATURE_HASH": "Hash of every feature value of the row: it changes exactly when the client's "
-                    "features change.",
+    "FEATURE_HASH": "Hash of every feature value of the row: it changes exactly when the client's features change.",
 }
 
 
@@ -229,7 +260,7 @@ def _one_hot(table: str, name: str) -> tuple[str, str] | None:
     for c in tables()[table].columns:
         column = clean_name(c.name)
         if c.domain and name.startswith(column + "_"):
-            value_slug = name[len(column) + 1:]
+            value_slug = name[len(column) + 1 :]
             if value_slug == "NAN":
                 return column, ""
             for value in c.domain:
@@ -269,7 +300,7 @@ def describe(model: str, column: str, entity_docs: dict[str, str] | None = None)
     for prefix in sorted(scopes, key=len, reverse=True):
         if not column.startswith(prefix):
             continue
-        rest, scope = column[len(prefix):], scopes[prefix]
+        rest, scope = column[len(prefix) :], scopes[prefix]
         func = rest.rsplit("_", 1)[-1]
         base = rest[: -len(func) - 1]
         if func == "SIZE":
@@ -277,16 +308,18 @@ def describe(model: str, column: str, entity_docs: dict[str, str] | None = None)
         phrase = _base_phrase(table, base, entity_docs)
         if func in FUNCS and phrase:
             if phrase.startswith("the indicator") and func == "MEAN":
-                return f"Share of rows with {phrase[len('the indicator '):]} {scope}."
+                return f"Share of rows with {phrase[len('the indicator ') :]} {scope}."
             return f"{FUNCS[func]} of {phrase} {scope}.".replace("  ", " ")
     raise UndescribedColumn(f"{model}.{column}")
 
 
 def _describe_application(column: str, raw: dict[str, str]) -> str:
     """Description of an application column: raw, binary, flag or one-hot."""
-    binary = {"CODE_GENDER": "1 for men (CODE_GENDER = 'M'), 0 for women, NULL when unknown (XNA).",
-              "FLAG_OWN_CAR": "1 when the client owns a car (FLAG_OWN_CAR = 'Y'), else 0.",
-              "FLAG_OWN_REALTY": "1 when the client owns a house or flat (FLAG_OWN_REALTY = 'Y'), else 0."}
+    binary = {
+        "CODE_GENDER": "1 for men (CODE_GENDER = 'M'), 0 for women, NULL when unknown (XNA).",
+        "FLAG_OWN_CAR": "1 when the client owns a car (FLAG_OWN_CAR = 'Y'), else 0.",
+        "FLAG_OWN_REALTY": "1 when the client owns a house or flat (FLAG_OWN_REALTY = 'Y'), else 0.",
+    }
     if column in binary:
         return binary[column]
     from warehouse.dbt_codegen import QUALITY_FLAGS
@@ -300,8 +333,11 @@ def _describe_application(column: str, raw: dict[str, str]) -> str:
     one_hot = _one_hot("application_train", column)
     if one_hot:
         name, value = one_hot
-        return (f"1 when {name} is NULL (missing or XNA), else 0." if not value
-                else f"1 when {name} = '{value}', else 0 ({raw[name]}).")
+        return (
+            f"1 when {name} is NULL (missing or XNA), else 0."
+            if not value
+            else f"1 when {name} = '{value}', else 0 ({raw[name]})."
+        )
     raise UndescribedColumn(f"int_application__clients.{column}")
 
 
@@ -311,7 +347,8 @@ def model_columns(warehouse: Path) -> dict[str, list[str]]:
         rows = con.execute(
             "select table_name, column_name from duckdb_columns() where (schema_name = 'intermediate' "
             "and table_name like 'int\\_%' escape '\\') or (schema_name = 'features' "
-            "and table_name = 'client_features') order by table_name, column_index").fetchall()
+            "and table_name = 'client_features') order by table_name, column_index"
+        ).fetchall()
     out: dict[str, list[str]] = {}
     for table, column in rows:
         out.setdefault(table, []).append(column)
@@ -334,17 +371,31 @@ def intermediate_yaml(columns: dict[str, list[str]]) -> tuple[str, dict[str, str
             elif column == "_max_load_id":
                 entry["data_tests"] = ["not_null"]
             elif column == "SK_ID_CURR" and model != "int_application__clients":
-                entry["data_tests"] = ["not_null", {"relationships": {"arguments": {
-                    "to": "ref('int_application__clients')", "field": "SK_ID_CURR"},
-                    "config": {"severity": "warn"}}}]
+                entry["data_tests"] = [
+                    "not_null",
+                    {
+                        "relationships": {
+                            "arguments": {"to": "ref('int_application__clients')", "field": "SK_ID_CURR"},
+                            "config": {"severity": "warn"},
+                        }
+                    },
+                ]
             entries.append(entry)
-        models.append({"name": model, "description": MODELS[model][2],
-                       "data_tests": [{"no_infinite_values": {}}], "columns": entries})
+        models.append(
+            {
+                "name": model,
+                "description": MODELS[model][2],
+                "data_tests": [{"no_infinite_values": {}}],
+                "columns": entries,
+            }
+        )
     features = {c: t for model, d in docs.items() if model not in KEYS for c, t in d.items()}
     text = HEADER.replace("warehouse.dbt_codegen", "warehouse.feature_docs").replace(
-        "from warehouse/schema.py", "from the built columns")
-    return text + yaml.safe_dump({"version": 2, "models": models}, sort_keys=False, width=110,
-                                 allow_unicode=True), features
+        "from warehouse/schema.py", "from the built columns"
+    )
+    return text + yaml.safe_dump(
+        {"version": 2, "models": models}, sort_keys=False, width=110, allow_unicode=True
+    ), features
 
 
 def mart_yaml(columns: list[str], features: dict[str, str], application: set[str]) -> str:
@@ -360,8 +411,11 @@ def mart_yaml(columns: list[str], features: dict[str, str], application: set[str
             text = f"{text.rstrip('.')}; NULL when unknown or when the client has no such history."
         entry: dict = {"name": column, "description": text}
         tests: list = {
-            "SK_ID_CURR": ["unique", "not_null", {"relationships": {"arguments": {
-                "to": "ref('int_application__clients')", "field": "SK_ID_CURR"}}}],
+            "SK_ID_CURR": [
+                "unique",
+                "not_null",
+                {"relationships": {"arguments": {"to": "ref('int_application__clients')", "field": "SK_ID_CURR"}}},
+            ],
             "DATASET": ["not_null", {"accepted_values": {"arguments": {"values": ["train", "test"]}}}],
             "TARGET": [{"accepted_values": {"arguments": {"values": [0, 1], "quote": False}}}],
             "APPLICATION_LOAD_ID": ["not_null"],
@@ -375,22 +429,26 @@ def mart_yaml(columns: list[str], features: dict[str, str], application: set[str
     model = {
         "name": "client_features",
         "description": "The feature store: one row per client (application_train, application_test and "
-                       "nightly-batch applications), SK_ID_CURR, TARGET, DATASET, APPLICATION_LOAD_ID and "
-                       "FEATURE_HASH first, then only numeric model features. Clients without rows "
-                       "in a history "
-                       "table get NULL aggregates and zero counts.",
+        "nightly-batch applications), SK_ID_CURR, TARGET, DATASET, APPLICATION_LOAD_ID and "
+        "FEATURE_HASH first, then only numeric model features. Clients without rows "
+        "in a history "
+        "table get NULL aggregates and zero counts.",
         "data_tests": [
             {"numeric_columns_only": {"arguments": {"except": ["DATASET"]}}},
             {"no_infinite_values": {}},
-            {"expression_is_true": {"arguments": {"expression": "(DATASET = 'train') = (TARGET is not null)"},
-                                    "config": {"severity": "error"}}},
+            {
+                "expression_is_true": {
+                    "arguments": {"expression": "(DATASET = 'train') = (TARGET is not null)"},
+                    "config": {"severity": "error"},
+                }
+            },
         ],
         "columns": entries,
     }
     text = HEADER.replace("warehouse.dbt_codegen", "warehouse.feature_docs").replace(
-        "from warehouse/schema.py", "from the built columns")
-    return text + yaml.safe_dump({"version": 2, "models": [model]}, sort_keys=False, width=110,
-                                 allow_unicode=True)
+        "from warehouse/schema.py", "from the built columns"
+    )
+    return text + yaml.safe_dump({"version": 2, "models": [model]}, sort_keys=False, width=110, allow_unicode=True)
 
 
 def documentation_files(warehouse: Path) -> dict[Path, str]:
@@ -399,8 +457,9 @@ def documentation_files(warehouse: Path) -> dict[Path, str]:
     intermediate, features = intermediate_yaml(columns)
     return {
         DBT_DIR / "models" / "intermediate" / "_intermediate__models.yml": intermediate,
-        DBT_DIR / "models" / "marts" / "_marts__models.yml": mart_yaml(columns["client_features"], features,
-                                                                     set(columns["int_application__clients"])),
+        DBT_DIR / "models" / "marts" / "_marts__models.yml": mart_yaml(
+            columns["client_features"], features, set(columns["int_application__clients"])
+        ),
     }
 
 

@@ -85,8 +85,7 @@ class BuildResult:
 
     def as_table(self) -> Table:
         """A rich table: one line per model, then the test tally."""
-        table = Table(title=f"dbt build: {len(self.models)} models, {len(self.tests)} tests "
-                            f"in {self.seconds:.1f} s")
+        table = Table(title=f"dbt build: {len(self.models)} models, {len(self.tests)} tests in {self.seconds:.1f} s")
         for column in ("model", "status", "rows rebuilt", "seconds"):
             table.add_column(column, justify="right" if column in ("rows rebuilt", "seconds") else "left")
         for n in self.models:
@@ -116,20 +115,29 @@ def dbt_command(settings: Settings, *args: str) -> list[str]:
     """The dbt command line for `args`, with this project's project, profiles, target and log folders."""
     target, logs = dbt_dirs(settings)
     return [
-        str(Path(sys.executable).with_name("dbt")), *args,
-        "--project-dir", str(settings.dbt_project_dir), "--profiles-dir", str(settings.dbt_profiles_dir),
-        "--target-path", str(target), "--log-path", str(logs),
+        str(Path(sys.executable).with_name("dbt")),
+        *args,
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_profiles_dir),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(logs),
     ]
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """The environment for dbt: the warehouse path profiles.yml reads, no usage tracking."""
     env = dict(os.environ)
-    env.update({
-        "CREDIT_SCORING_WAREHOUSE": str(settings.warehouse_path),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_NO_VERSION_CHECK": "true",
-    })
+    env.update(
+        {
+            "CREDIT_SCORING_WAREHOUSE": str(settings.warehouse_path),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_NO_VERSION_CHECK": "true",
+        }
+    )
     return env
 
 
@@ -137,8 +145,13 @@ def run_dbt(settings: Settings, *args: str, on_progress: ProgressCallback | None
     """Run dbt in a child process (so no connection outlives it: the warehouse file is free afterwards)."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        dbt_command(settings, *args), env=dbt_environment(settings), cwd=settings.dbt_project_dir,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+        dbt_command(settings, *args),
+        env=dbt_environment(settings),
+        cwd=settings.dbt_project_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
     )
     lines = []
     assert process.stdout is not None
@@ -150,12 +163,16 @@ def run_dbt(settings: Settings, *args: str, on_progress: ProgressCallback | None
     return process.wait(), "".join(lines)
 
 
-def build_features(settings: Settings, *, select: str | None = None, full_refresh: bool = False,
-                   on_progress: ProgressCallback | None = None) -> BuildResult:
+def build_features(
+    settings: Settings,
+    *,
+    select: str | None = None,
+    full_refresh: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> BuildResult:
     """Run `dbt build` (models, tests) on the warehouse; raise FeatureBuildError naming what failed."""
     if not settings.warehouse_path.exists():
-        raise FeatureBuildError(f"No warehouse at {settings.warehouse_path}: run `credit-scoring "
-                                f"ingest` first.")
+        raise FeatureBuildError(f"No warehouse at {settings.warehouse_path}: run `credit-scoring ingest` first.")
     args = ["build", *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
     started = time.perf_counter()
     code, output = run_dbt(settings, *args, on_progress=on_progress)
@@ -180,10 +197,16 @@ def _read_results(settings: Settings, run_results: dict, seconds: float) -> Buil
     for item in run_results["results"]:
         kind = item["unique_id"].split(".")[0]
         name = names.get(item["unique_id"], item["unique_id"])
-        nodes.append(NodeResult(name=name, kind=kind, status=str(item["status"]),
-                                seconds=float(item.get("execution_time") or 0.0),
-                                message=(item.get("message") or "").strip(),
-                                rows_processed=processed.get(name)))
+        nodes.append(
+            NodeResult(
+                name=name,
+                kind=kind,
+                status=str(item["status"]),
+                seconds=float(item.get("execution_time") or 0.0),
+                message=(item.get("message") or "").strip(),
+                rows_processed=processed.get(name),
+            )
+        )
     return BuildResult(tuple(nodes), seconds, invocation)
 
 
@@ -204,12 +227,16 @@ def _node_names(settings: Settings) -> dict[str, str]:
 def _rows_processed(settings: Settings, invocation: str) -> dict[str, int]:
     """Rows each incremental model logged in intermediate.dbt_build_log for this invocation."""
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'intermediate' "
-                             "and table_name = 'dbt_build_log'").fetchone()
+        exists = con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'intermediate' and table_name = 'dbt_build_log'"
+        ).fetchone()
         if not exists or not exists[0]:
             return {}
-        rows = con.execute("select model, rows_processed from intermediate.dbt_build_log "
-                           "where invocation_id = ? and rows_processed is not null", [invocation]).fetchall()
+        rows = con.execute(
+            "select model, rows_processed from intermediate.dbt_build_log "
+            "where invocation_id = ? and rows_processed is not null",
+            [invocation],
+        ).fetchall()
     return {model: int(count) for model, count in rows}
 
 

@@ -121,14 +121,10 @@ def batch_first_id(batch_date: date) -> int:
     return BATCH_ID_BASE + days * BATCH_BLOCK
 
 
-def generate_batch(
-    out_dir: Path, batch_date: date, applications: int, *, seed: int, drift: bool
-) -> GenerationSummary:
+def generate_batch(out_dir: Path, batch_date: date, applications: int, *, seed: int, drift: bool) -> GenerationSummary:
     """Write a nightly batch of new applications (application_test layout) with their histories."""
     if not 1 <= applications <= BATCH_BLOCK:
-        raise ValueError(
-            f"applications must be between 1 and {BATCH_BLOCK:,} per batch date, got {applications:,}"
-        )
+        raise ValueError(f"applications must be between 1 and {BATCH_BLOCK:,} per batch date, got {applications:,}")
     first = batch_first_id(batch_date)
     ids = first + np.arange(applications, dtype=np.int64)
     population = Population().drifted() if drift else Population()
@@ -139,9 +135,7 @@ def generate_batch(
 def _jobs(ids: np.ndarray, test: np.ndarray, population: Population, stream: tuple[int, ...]) -> list[_Job]:
     """Cut clients into chunks; each chunk's RNG comes from the stream and the chunk's index."""
     return [
-        _Job(
-            ids[s : s + CHUNK_CLIENTS], test[s : s + CHUNK_CLIENTS], population, (*stream, s // CHUNK_CLIENTS)
-        )
+        _Job(ids[s : s + CHUNK_CLIENTS], test[s : s + CHUNK_CLIENTS], population, (*stream, s // CHUNK_CLIENTS))
         for s in range(0, len(ids), CHUNK_CLIENTS)
     ]
 

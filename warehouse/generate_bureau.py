@@ -86,9 +86,7 @@ def bureau_tables(
     debt = np.where(active, np.round(amount * rng.uniform(0.0, 1.0, m), 2), 0.0)
     sum_overdue = np.where(overdue_now, np.round(debt * rng.uniform(0.02, 0.3, m), 2), 0.0)
     ever_overdue = overdue_now | (rng.random(m) < sigmoid(-3.0 + 1.1 * bad))
-    max_overdue = np.where(
-        ever_overdue, np.maximum(np.round(np.exp(rng.normal(8.0, 1.5, m)), 2), sum_overdue), 0.0
-    )
+    max_overdue = np.where(ever_overdue, np.maximum(np.round(np.exp(rng.normal(8.0, 1.5, m)), 2), sum_overdue), 0.0)
 
     bureau: Columns = {
         "SK_ID_CURR": ids[owner],
@@ -108,9 +106,7 @@ def bureau_tables(
         "CNT_CREDIT_PROLONG": (rng.random(m) < 0.005).astype(np.int64),
         "AMT_CREDIT_SUM": amount,
         "AMT_CREDIT_SUM_DEBT": np.where(active, debt, with_missing(rng, debt, 0.22)),
-        "AMT_CREDIT_SUM_LIMIT": with_missing(
-            rng, np.where(card & active, np.round(amount - debt, 2), 0.0), 0.34
-        ),
+        "AMT_CREDIT_SUM_LIMIT": with_missing(rng, np.where(card & active, np.round(amount - debt, 2), 0.0), 0.34),
         "AMT_CREDIT_SUM_OVERDUE": sum_overdue,
         "CREDIT_TYPE": credit_type,
         "DAYS_CREDIT_UPDATE": np.where(

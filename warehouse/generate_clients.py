@@ -125,9 +125,9 @@ def _person(rng: np.random.Generator, n: int, pop: Population, cols: Columns) ->
     cols["DAYS_BIRTH"] = -np.round(age * YEAR).astype(np.int64)
     working_years = np.maximum(age - 18.0, 0.1)
     employed_years = np.minimum(rng.exponential(6.5, n), working_years * rng.uniform(0.3, 1.0, n))
-    cols["DAYS_EMPLOYED"] = np.where(
-        no_job, DAYS_CODE, -np.maximum(np.round(employed_years * YEAR), 1)
-    ).astype(np.int64)
+    cols["DAYS_EMPLOYED"] = np.where(no_job, DAYS_CODE, -np.maximum(np.round(employed_years * YEAR), 1)).astype(
+        np.int64
+    )
     cols["FLAG_EMP_PHONE"] = (~no_job).astype(np.int64)
 
     cols["NAME_EDUCATION_TYPE"] = pick(
@@ -289,9 +289,7 @@ def _region_weights() -> np.ndarray:
     return w / w.sum()
 
 
-def _external_scores(
-    rng: np.random.Generator, n: int, risk: np.ndarray, pop: Population, cols: Columns
-) -> None:
+def _external_scores(rng: np.random.Generator, n: int, risk: np.ndarray, pop: Population, cols: Columns) -> None:
     """EXT_SOURCE_1/2/3: scores in (0, 1) that partly see the client's latent risk."""
     for k, (loading, spread, missing) in enumerate(
         [(0.55, 0.95, 0.564), (0.55, 0.85, 0.0021), (0.55, 0.95, 0.198)], start=1
@@ -319,9 +317,7 @@ def _building(rng: np.random.Generator, n: int, cols: Columns) -> None:
 def _social_circle_and_documents(rng: np.random.Generator, n: int, risk: np.ndarray, cols: Columns) -> None:
     """Social-circle default counts, document flags and credit-bureau enquiry counts."""
     observed = rng.geometric(0.42, n) - 1.0
-    defaulted = rng.binomial(observed.astype(np.int64), np.clip(0.09 * np.exp(0.3 * risk), 0, 1)).astype(
-        float
-    )
+    defaulted = rng.binomial(observed.astype(np.int64), np.clip(0.09 * np.exp(0.3 * risk), 0, 1)).astype(float)
     extra = rng.binomial(1, 0.05, n)
     circle_missing = rng.random(n) < 0.0033
     for name, value in [

@@ -62,12 +62,8 @@ def previous_tables(
     owner = counts_to_owner(counts)
     prev = _applications(rng, ids, owner, counts, behaviour)
     late = behaviour.late
-    loans = np.flatnonzero(
-        (prev["NAME_CONTRACT_STATUS"] == APPROVED) & (prev["NAME_CONTRACT_TYPE"] != REVOLVING)
-    )
-    cards = np.flatnonzero(
-        (prev["NAME_CONTRACT_STATUS"] == APPROVED) & (prev["NAME_CONTRACT_TYPE"] == REVOLVING)
-    )
+    loans = np.flatnonzero((prev["NAME_CONTRACT_STATUS"] == APPROVED) & (prev["NAME_CONTRACT_TYPE"] != REVOLVING))
+    cards = np.flatnonzero((prev["NAME_CONTRACT_STATUS"] == APPROVED) & (prev["NAME_CONTRACT_TYPE"] == REVOLVING))
     installments, pos, inst_loan, pos_loan = _loans(rng, prev, loans, late[owner[loans]])
     card, card_inst, card_rows, card_inst_rows = _cards(
         rng, prev, cards, late[owner[cards]], behaviour.utilisation[owner[cards]]
@@ -172,15 +168,9 @@ def _applications(
         "HOUR_APPR_PROCESS_START": np.clip(np.round(rng.normal(12.5, 3.3, m)), 0, 23).astype(np.int64),
         "FLAG_LAST_APPL_PER_CONTRACT": (rng.random(m) < 0.005).astype(np.int16),
         "NFLAG_LAST_APPL_IN_DAY": (rng.random(m) < 0.9965).astype(np.int64),
-        "RATE_DOWN_PAYMENT": np.where(
-            consumer & ~unpriced, np.round(down / np.maximum(application, 1.0), 9), np.nan
-        ),
-        "RATE_INTEREST_PRIMARY": np.where(
-            rng.random(m) < 0.0036, np.round(rng.uniform(0.03, 1.0, m), 9), np.nan
-        ),
-        "RATE_INTEREST_PRIVILEGED": np.where(
-            rng.random(m) < 0.0036, np.round(rng.uniform(0.37, 1.0, m), 9), np.nan
-        ),
+        "RATE_DOWN_PAYMENT": np.where(consumer & ~unpriced, np.round(down / np.maximum(application, 1.0), 9), np.nan),
+        "RATE_INTEREST_PRIMARY": np.where(rng.random(m) < 0.0036, np.round(rng.uniform(0.03, 1.0, m), 9), np.nan),
+        "RATE_INTEREST_PRIVILEGED": np.where(rng.random(m) < 0.0036, np.round(rng.uniform(0.37, 1.0, m), 9), np.nan),
         "NAME_CASH_LOAN_PURPOSE": _cash_purpose(rng, cash),
         "NAME_CONTRACT_STATUS": status,
         "DAYS_DECISION": decision,
@@ -211,9 +201,7 @@ def _applications(
         ).astype(np.int64),
         "CNT_PAYMENT": term,
         **_dates(rng, decision, term, approved, revolving),
-        "NFLAG_INSURED_ON_APPROVAL": np.where(
-            approved & ~revolving, (rng.random(m) < 0.33).astype(float), np.nan
-        ),
+        "NFLAG_INSURED_ON_APPROVAL": np.where(approved & ~revolving, (rng.random(m) < 0.33).astype(float), np.nan),
     }
     return prev
 
@@ -334,13 +322,11 @@ def _product(rng: np.random.Generator, ctype: np.ndarray, status: np.ndarray) ->
         MISSING_CODE,
     )
     return {
-        "NAME_GOODS_CATEGORY": np.where(consumer, goods, coded("NAME_GOODS_CATEGORY", "XNA")).astype(
+        "NAME_GOODS_CATEGORY": np.where(consumer, goods, coded("NAME_GOODS_CATEGORY", "XNA")).astype(np.int16),
+        "NAME_PORTFOLIO": portfolio.astype(np.int16),
+        "NAME_PRODUCT_TYPE": np.where(consumer | canceled, coded("NAME_PRODUCT_TYPE", "XNA"), product_type).astype(
             np.int16
         ),
-        "NAME_PORTFOLIO": portfolio.astype(np.int16),
-        "NAME_PRODUCT_TYPE": np.where(
-            consumer | canceled, coded("NAME_PRODUCT_TYPE", "XNA"), product_type
-        ).astype(np.int16),
         "CHANNEL_TYPE": pick(
             rng,
             m,
@@ -356,9 +342,7 @@ def _product(rng: np.random.Generator, ctype: np.ndarray, status: np.ndarray) ->
                 "Car dealer": 3e-4,
             },
         ),
-        "NAME_SELLER_INDUSTRY": np.where(consumer, seller, coded("NAME_SELLER_INDUSTRY", "XNA")).astype(
-            np.int16
-        ),
+        "NAME_SELLER_INDUSTRY": np.where(consumer, seller, coded("NAME_SELLER_INDUSTRY", "XNA")).astype(np.int16),
         "NAME_YIELD_GROUP": np.where(
             canceled | revolving | (ctype == XNA_TYPE), coded("NAME_YIELD_GROUP", "XNA"), yield_group
         ).astype(np.int16),
@@ -388,9 +372,7 @@ def _dates(
         return np.where(approved, values, np.nan).astype(float)
 
     return {
-        "DAYS_FIRST_DRAWING": only_approved(
-            np.where(revolving, decision + rng.integers(0, 30, m), DAYS_CODE)
-        ),
+        "DAYS_FIRST_DRAWING": only_approved(np.where(revolving, decision + rng.integers(0, 30, m), DAYS_CODE)),
         "DAYS_FIRST_DUE": only_approved(np.where(loan, first_due, DAYS_CODE)),
         "DAYS_LAST_DUE_1ST_VERSION": only_approved(np.where(loan, last_due_planned, DAYS_CODE)),
         "DAYS_LAST_DUE": only_approved(np.where(loan & finished, last_due, DAYS_CODE)),
@@ -408,9 +390,7 @@ def _loans(
     last_due = prev["DAYS_LAST_DUE"][loans]
     term = prev["CNT_PAYMENT"][loans].astype(np.int64)
     annuity = prev["AMT_ANNUITY"][loans]
-    paid_off = np.where(last_due == DAYS_CODE, term, np.floor((last_due - first_due) / 30) + 1).astype(
-        np.int64
-    )
+    paid_off = np.where(last_due == DAYS_CODE, term, np.floor((last_due - first_due) / 30) + 1).astype(np.int64)
     due_so_far = np.ceil(-first_due / 30).astype(np.int64)
     n_inst = np.clip(np.minimum(paid_off, due_so_far), 1, None)
     loan = counts_to_owner(n_inst)
@@ -431,18 +411,14 @@ def _loans(
     step = rank_within(n_pos)
     remaining = np.maximum(term[pos_loan] - step, 0)
     completed = (remaining == 0) | (
-        (step == n_pos[pos_loan] - 1)
-        & (paid_off[pos_loan] < term[pos_loan])
-        & (n_inst[pos_loan] >= paid_off[pos_loan])
+        (step == n_pos[pos_loan] - 1) & (paid_off[pos_loan] < term[pos_loan]) & (n_inst[pos_loan] >= paid_off[pos_loan])
     )
     status = np.where(
         completed,
         code_of(POS_CASH_DOMAINS["NAME_CONTRACT_STATUS"], "Completed"),
         code_of(POS_CASH_DOMAINS["NAME_CONTRACT_STATUS"], "Active"),
     ).astype(np.int16)
-    status[(step == 0) & (rng.random(len(step)) < 0.05)] = code_of(
-        POS_CASH_DOMAINS["NAME_CONTRACT_STATUS"], "Signed"
-    )
+    status[(step == 0) & (rng.random(len(step)) < 0.05)] = code_of(POS_CASH_DOMAINS["NAME_CONTRACT_STATUS"], "Signed")
     inst_start = np.cumsum(n_inst) - n_inst
     paid_index = inst_start[pos_loan] + np.minimum(step, n_inst[pos_loan]) - 1
     dpd = np.where(step > 0, days_late[np.maximum(paid_index, 0)], 0).astype(np.int64)
@@ -517,9 +493,7 @@ def _cards(
     minimum = np.round(0.05 * previous, 3)
     behaviour = late[card]
     skipped = (previous > 0) & (rng.random(rows) < sigmoid(-3.2 + 1.1 * behaviour))
-    payment = np.where(
-        previous > 0, np.round(np.minimum(previous, minimum * rng.uniform(1.0, 4.0, rows)), 3), 0.0
-    )
+    payment = np.where(previous > 0, np.round(np.minimum(previous, minimum * rng.uniform(1.0, 4.0, rows)), 3), 0.0)
     payment = np.where(skipped, 0.0, payment)
     drawn = np.round(np.maximum(balance - previous + payment, 0.0), 3)
     atm_share = np.where(rng.random(rows) < 0.5, 1.0, rng.uniform(0, 1, rows))

@@ -73,14 +73,18 @@ def _non_negative(tables_: tuple[str, ...], *columns: str) -> list[Rule]:
 RULES: tuple[Rule, ...] = (
     Rule(("application_train",), "TARGET", "{c} IN (0, 1)", "TARGET must be 0 or 1"),
     Rule(APPLICATIONS, "DAYS_BIRTH", "{c} < 0", "DAYS_BIRTH must be negative (days before the application)"),
-    Rule(APPLICATIONS, "DAYS_EMPLOYED", f"{{c}} <= 0 OR {{c}} = {DAYS_CODE}",
-         f"DAYS_EMPLOYED must be negative or the {DAYS_CODE} code"),
-    *_non_negative(APPLICATIONS, "CNT_CHILDREN", "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY",
-                   "AMT_GOODS_PRICE"),
-    *(Rule(APPLICATIONS, f"EXT_SOURCE_{i}", "{c} BETWEEN 0 AND 1", f"EXT_SOURCE_{i} must lie between 0 and 1")
-      for i in (1, 2, 3)),
-    Rule(("bureau",), "DAYS_CREDIT", "{c} <= 0", "DAYS_CREDIT must not be positive (days before the "
-                                                   "application)"),
+    Rule(
+        APPLICATIONS,
+        "DAYS_EMPLOYED",
+        f"{{c}} <= 0 OR {{c}} = {DAYS_CODE}",
+        f"DAYS_EMPLOYED must be negative or the {DAYS_CODE} code",
+    ),
+    *_non_negative(APPLICATIONS, "CNT_CHILDREN", "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE"),
+    *(
+        Rule(APPLICATIONS, f"EXT_SOURCE_{i}", "{c} BETWEEN 0 AND 1", f"EXT_SOURCE_{i} must lie between 0 and 1")
+        for i in (1, 2, 3)
+    ),
+    Rule(("bureau",), "DAYS_CREDIT", "{c} <= 0", "DAYS_CREDIT must not be positive (days before the application)"),
     *_non_negative(("bureau",), "CREDIT_DAY_OVERDUE", "AMT_CREDIT_SUM"),
     Rule(("bureau_balance",), "MONTHS_BALANCE", "{c} <= 0", "MONTHS_BALANCE must not be positive"),
     *_non_negative(("previous_application",), "AMT_APPLICATION", "AMT_CREDIT"),
@@ -113,7 +117,7 @@ AUDIT_COMMENTS = {
     "audit.loads.rows_loaded": "Rows appended to the raw table.",
     "audit.loads.rows_quarantined": "Rows sent to audit.quarantine instead of the raw table.",
     "audit.loads.status": "loaded, skipped (same checksum already loaded) or rejected (file-level problem, "
-                          "or another file of the folder was rejected and the load rolled back).",
+    "or another file of the folder was rejected and the load rolled back).",
     "audit.loads.message": "What happened, in plain English (the problem when rejected).",
     "audit.loads.started_at": "When the work on the file started (UTC).",
     "audit.loads.finished_at": "When the work on the file finished (UTC).",
@@ -198,9 +202,16 @@ class IngestReport:
             out.add_column(name, justify="right" if name in numbers else "left", overflow="fold")
         styles = {"loaded": "green", "skipped": "dim", "rejected": "bold red"}
         for f in self.files:
-            out.add_row(f.file_name, f"[{styles.get(f.status, '')}]{f.status}[/]", f"{f.rows_read:,}",
-                        f"{f.rows_loaded:,}", f"{f.rows_quarantined:,}", f"{f.file_bytes / 1e6:,.1f}",
-                        f"{f.seconds:.1f}", f.message)
+            out.add_row(
+                f.file_name,
+                f"[{styles.get(f.status, '')}]{f.status}[/]",
+                f"{f.rows_read:,}",
+                f"{f.rows_loaded:,}",
+                f"{f.rows_quarantined:,}",
+                f"{f.file_bytes / 1e6:,.1f}",
+                f"{f.seconds:.1f}",
+                f.message,
+            )
         for name in self.ignored:
             out.add_row(name, "ignored", "", "", "", "", "", "not one of the Kaggle files")
         return out
@@ -238,8 +249,7 @@ def find_files(source: Path) -> tuple[list[tuple[Table, Path]], list[str]]:
             raise IngestError(f"{source} holds both {candidates[0].name} and {candidates[1].name}; keep one")
         found += [(table, p) for p in candidates]
     known = {p.name for _, p in found}
-    ignored = sorted(p.name for p in source.iterdir()
-                     if p.name.endswith((".csv", ".csv.gz")) and p.name not in known)
+    ignored = sorted(p.name for p in source.iterdir() if p.name.endswith((".csv", ".csv.gz")) and p.name not in known)
     if not found:
         names = ", ".join(t.file_name for t in contract.values())
         raise IngestError(f"{source} holds none of the Kaggle files ({names})")
@@ -287,13 +297,21 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def _create_missing(con: duckdb.DuckDBPyConnection) -> None:
     """Create what ensure_schema needs and is not there yet."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS audit")
-    existing = {name for (name,) in con.execute(
-        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-        "WHERE table_schema IN ('raw', 'audit')").fetchall()}
+    existing = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('raw', 'audit')"
+        ).fetchall()
+    }
     if "audit.loads" not in existing:
         con.execute(AUDIT_DDL)
-        con.execute(";\n".join(f"COMMENT ON {'TABLE' if target.count('.') == 1 else 'COLUMN'} {target} "
-                                f"IS {_literal(text)}" for target, text in AUDIT_COMMENTS.items()))
+        con.execute(
+            ";\n".join(
+                f"COMMENT ON {'TABLE' if target.count('.') == 1 else 'COLUMN'} {target} IS {_literal(text)}"
+                for target, text in AUDIT_COMMENTS.items()
+            )
+        )
     for table in tables().values():
         if f"raw.{table.name}" in existing:
             _check_layout(con, table)
@@ -306,27 +324,37 @@ def _create_raw_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     columns = ", ".join(f"{_q(c.name)} {c.type}" for c in columns_of(table))
     name = f"raw.{_q(table.name)}"
     about = f"Rows of {table.file_name} that passed the checks of credit-scoring ingest."
-    statements = [f"CREATE TABLE {name} ({columns}, _load_id BIGINT NOT NULL)",
-                  f"COMMENT ON TABLE {name} IS {_literal(about)}",
-                  *(f"COMMENT ON COLUMN {name}.{_q(c.name)} IS {_literal(c.description)}"
-                    for c in columns_of(table)),
-                  f"COMMENT ON COLUMN {name}._load_id IS {_literal(LOAD_ID_COMMENT)}"]
+    statements = [
+        f"CREATE TABLE {name} ({columns}, _load_id BIGINT NOT NULL)",
+        f"COMMENT ON TABLE {name} IS {_literal(about)}",
+        *(f"COMMENT ON COLUMN {name}.{_q(c.name)} IS {_literal(c.description)}" for c in columns_of(table)),
+        f"COMMENT ON COLUMN {name}._load_id IS {_literal(LOAD_ID_COMMENT)}",
+    ]
     con.execute(";\n".join(statements))
 
 
 def _check_layout(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     """Refuse to load into a raw table whose columns differ from the contract."""
-    actual = con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                         "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position",
-                         [table.name]).fetchall()
+    actual = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position",
+        [table.name],
+    ).fetchall()
     expected = [(c.name, c.type) for c in columns_of(table)] + [("_load_id", INT)]
     if actual != expected:
-        raise IngestError(f"raw.{table.name} in the warehouse does not match the schema contract; "
-                          "rebuild the warehouse or migrate the table")
+        raise IngestError(
+            f"raw.{table.name} in the warehouse does not match the schema contract; "
+            "rebuild the warehouse or migrate the table"
+        )
 
 
-def _run_load(con: duckdb.DuckDBPyConnection, found: list[tuple[Table, Path]], checksums: list[Future[str]],
-              report: IngestReport, bar: Progress) -> None:
+def _run_load(
+    con: duckdb.DuckDBPyConnection,
+    found: list[tuple[Table, Path]],
+    checksums: list[Future[str]],
+    report: IngestReport,
+    bar: Progress,
+) -> None:
     """Check and load every file in one transaction; if any file is rejected, roll back and record why."""
     load_id, reports = report.load_id, report.files
     layouts: dict[str, _Layout] = {}
@@ -369,16 +397,26 @@ def _mark_rolled_back(reports: list[FileReport]) -> None:
         r.finished_at = r.finished_at or _now()
 
 
-def _load_one(con: duckdb.DuckDBPyConnection, load_id: int, table: Table, path: Path, layout: _Layout,
-              digest: Future[str], report: FileReport, bar: Progress) -> None:
+def _load_one(
+    con: duckdb.DuckDBPyConnection,
+    load_id: int,
+    table: Table,
+    path: Path,
+    layout: _Layout,
+    digest: Future[str],
+    report: FileReport,
+    bar: Progress,
+) -> None:
     """Load one file into raw.<table> inside the open transaction, filling in its report."""
     task = bar.add_task(path.name, total=4)
     report.started_at = _now()
     with _timed(report, "checksum"):
         report.checksum = digest.result()
     bar.advance(task)
-    if con.execute("SELECT count(*) FROM audit.loads WHERE table_name = ? AND checksum = ? "
-                   "AND status = 'loaded'", [table.name, report.checksum]).fetchone()[0]:
+    if con.execute(
+        "SELECT count(*) FROM audit.loads WHERE table_name = ? AND checksum = ? AND status = 'loaded'",
+        [table.name, report.checksum],
+    ).fetchone()[0]:
         report.status, report.message = "skipped", "already loaded (same checksum); nothing changed"
     else:
         try:
@@ -401,12 +439,29 @@ def _write_audit(con: duckdb.DuckDBPyConnection, load_id: int, reports: list[Fil
     """Record one audit.loads row per file."""
     con.executemany(
         "INSERT INTO audit.loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [[load_id, r.file_name, r.table_name, r.source_path, r.checksum, r.file_bytes, r.rows_read,
-          r.rows_loaded, r.rows_quarantined, r.status, r.message, r.started_at, r.finished_at]
-         for r in reports])
+        [
+            [
+                load_id,
+                r.file_name,
+                r.table_name,
+                r.source_path,
+                r.checksum,
+                r.file_bytes,
+                r.rows_read,
+                r.rows_loaded,
+                r.rows_quarantined,
+                r.status,
+                r.message,
+                r.started_at,
+                r.finished_at,
+            ]
+            for r in reports
+        ],
+    )
 
 
 # ---------------------------------------------------------------- file-level checks (header, bytes)
+
 
 @dataclass(frozen=True)
 class _Layout:
@@ -424,8 +479,10 @@ def inspect_file(path: Path, table: Table) -> _Layout:
     if b"\x00" in head or head[:2] == b"\x1f\x8b" or head[:4] == b"PK\x03\x04":
         raise FileRejected("unreadable: binary content, not a CSV text file")
     if not path.name.endswith(".gz") and not tail.endswith(b"\n"):
-        raise FileRejected("truncated: the file does not end with a line break, so its last line is cut "
-                           "short (if the file is complete, add a final line break)")
+        raise FileRejected(
+            "truncated: the file does not end with a line break, so its last line is cut "
+            "short (if the file is complete, add a final line break)"
+        )
     encoding = _encoding(head)
     first_line = head.split(b"\n", 1)[0].rstrip(b"\r").decode(encoding, errors="replace").lstrip("\ufeff")
     header = tuple(h.strip() for h in next(csv.reader(io.StringIO(first_line)), []))
@@ -434,8 +491,11 @@ def inspect_file(path: Path, table: Table) -> _Layout:
     required = [c.name for c in columns_of(table)]
     if len(header) == 1 and len(required) > 1:
         found = next((d for d in (";", "\t", "|") if d in first_line), None)
-        raise FileRejected(f"wrong delimiter: the header is separated by {found!r}, expected ','" if found
-                           else "the header has a single column; expected comma-separated columns")
+        raise FileRejected(
+            f"wrong delimiter: the header is separated by {found!r}, expected ','"
+            if found
+            else "the header has a single column; expected comma-separated columns"
+        )
     names = header[1:] if header and header[0] in INDEX_COLUMNS else header
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -445,8 +505,9 @@ def inspect_file(path: Path, table: Table) -> _Layout:
         raise FileRejected(f"required column{'s' if len(missing) > 1 else ''} missing: {', '.join(missing)}")
     unknown = [c for c in names if c not in required]
     if unknown:
-        raise FileRejected(f"unknown column{'s' if len(unknown) > 1 else ''} not in the schema contract: "
-                           f"{', '.join(unknown)}")
+        raise FileRejected(
+            f"unknown column{'s' if len(unknown) > 1 else ''} not in the schema contract: {', '.join(unknown)}"
+        )
     return _Layout(encoding, header)
 
 
@@ -487,8 +548,7 @@ STRUCTURAL = {
 class _FileLoad:
     """Stage one CSV in a temporary table, find its problems, append its good rows to raw.<table>."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, load_id: int, table: Table, path: Path,
-                 layout: _Layout) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, load_id: int, table: Table, path: Path, layout: _Layout) -> None:
         self.con, self.load_id, self.table, self.path, self.layout = con, load_id, table, path, layout
         self.raw = f"raw.{_q(table.name)}"
 
@@ -504,10 +564,10 @@ class _FileLoad:
             loaded = self._store()
         read, quarantined = self.con.execute(
             "SELECT (SELECT count(*) FROM _stage) + (SELECT count(DISTINCT line) FROM _rejects WHERE "
-            "error_type = 'CAST'), (SELECT count(DISTINCT coalesce(line, -k)) FROM _problems)").fetchone()
+            "error_type = 'CAST'), (SELECT count(DISTINCT coalesce(line, -k)) FROM _problems)"
+        ).fetchone()
         if read != loaded + quarantined:  # a broken invariant is a bug, never silently reported
-            raise RuntimeError(f"{self.path.name}: {read} rows read != {loaded} loaded + {quarantined} "
-                               "quarantined")
+            raise RuntimeError(f"{self.path.name}: {read} rows read != {loaded} loaded + {quarantined} quarantined")
         report.status = "loaded"
         report.rows_read, report.rows_loaded, report.rows_quarantined = read, loaded, quarantined
         report.message = self._summary(read, quarantined)
@@ -531,16 +591,22 @@ class _FileLoad:
         """CREATE TEMP TABLE _stage from the file; unparsable cells and broken lines land in _rejects."""
         header = self.layout.header
         kinds = {c.name: c.type for c in columns_of(self.table)}
-        read_types = [("_index", "VARCHAR") if h in INDEX_COLUMNS
-                      else (h, "VARCHAR" if kinds[h] == TEXT else "DOUBLE") for h in header]
+        read_types = [
+            ("_index", "VARCHAR") if h in INDEX_COLUMNS else (h, "VARCHAR" if kinds[h] == TEXT else "DOUBLE")
+            for h in header
+        ]
         columns = "{" + ", ".join(f"{_literal(h)}: '{t}'" for h, t in read_types) + "}"
-        scan = (f"read_csv({_literal(str(self.path))}, header = true, auto_detect = false, delim = ',', "
-                f"quote = '\"', escape = '\"', encoding = '{encoding}', columns = {columns}, "
-                "store_rejects = true, ignore_errors = true, rejects_table = '_rejects', "
-                "rejects_scan = '_reject_scans')")
+        scan = (
+            f"read_csv({_literal(str(self.path))}, header = true, auto_detect = false, delim = ',', "
+            f"quote = '\"', escape = '\"', encoding = '{encoding}', columns = {columns}, "
+            "store_rejects = true, ignore_errors = true, rejects_table = '_rejects', "
+            "rejects_scan = '_reject_scans')"
+        )
         values = ", ".join(self._typed(c.name, c.type) for c in columns_of(self.table))
-        self.con.execute(f"CREATE TEMP TABLE _stage AS SELECT {values}, "
-                         f"{self._row_problems()} AS _row_problems FROM (SELECT * FROM {scan})")
+        self.con.execute(
+            f"CREATE TEMP TABLE _stage AS SELECT {values}, "
+            f"{self._row_problems()} AS _row_problems FROM (SELECT * FROM {scan})"
+        )
 
     @staticmethod
     def _typed(name: str, kind: str) -> str:
@@ -552,8 +618,10 @@ class _FileLoad:
         checks = list(self._value_checks())
         if not checks:
             return "NULL::STRUCT(column_name VARCHAR, value VARCHAR, reason VARCHAR)[]"
-        structs = ", ".join(f"CASE WHEN {bad} THEN {{'column_name': {_literal(col)}, 'value': {value}, "
-                            f"'reason': {reason}}} END" for col, bad, value, reason in checks)
+        structs = ", ".join(
+            f"CASE WHEN {bad} THEN {{'column_name': {_literal(col)}, 'value': {value}, 'reason': {reason}}} END"
+            for col, bad, value, reason in checks
+        )
         any_bad = " OR ".join(f"({bad})" for _, bad, _, _ in checks)
         return f"CASE WHEN {any_bad} THEN list_filter([{structs}], lambda p: p IS NOT NULL) END"
 
@@ -566,12 +634,20 @@ class _FileLoad:
             if c.type != TEXT:
                 yield c.name, f"NOT isfinite({col})", _text(col, c.type), _literal("not a finite number")
             if c.type == INT:
-                yield (c.name, f"isfinite({col}) AND {col} <> trunc({col})", _text(col, c.type),
-                       _literal(f"not an integer (column {c.name} holds whole numbers)"))
+                yield (
+                    c.name,
+                    f"isfinite({col}) AND {col} <> trunc({col})",
+                    _text(col, c.type),
+                    _literal(f"not an integer (column {c.name} holds whole numbers)"),
+                )
             if c.domain is not None:
                 allowed = ", ".join(_literal(v) for v in c.domain)
-                yield (c.name, f"{col} NOT IN ({allowed})", col,
-                       f"'value ''' || {col} || ''' not in the allowed values of {c.name}'")
+                yield (
+                    c.name,
+                    f"{col} NOT IN ({allowed})",
+                    col,
+                    f"'value ''' || {col} || ''' not in the allowed values of {c.name}'",
+                )
             if c.name in table.key:
                 yield c.name, f"{col} IS NULL", "NULL", _literal(f"key column {c.name} is empty")
             elif c.name in table.parents:
@@ -579,14 +655,19 @@ class _FileLoad:
         for rule in RULES:
             if table.name in rule.tables:
                 col = _q(rule.column)
-                yield (rule.column, f"NOT ({rule.holds.format(c=col)})", _text(col, kinds[rule.column]),
-                       _literal(rule.reason))
+                yield (
+                    rule.column,
+                    f"NOT ({rule.holds.format(c=col)})",
+                    _text(col, kinds[rule.column]),
+                    _literal(rule.reason),
+                )
 
     def _first_reject(self, kinds: tuple[str, ...]) -> tuple[str, int, str] | None:
         """The first reader error of the given kinds (kind, line, message), if any."""
         marks = ", ".join(_literal(k) for k in kinds)
-        return self.con.execute(f"SELECT error_type, line, error_message FROM _rejects "
-                                f"WHERE error_type IN ({marks}) ORDER BY line LIMIT 1").fetchone()
+        return self.con.execute(
+            f"SELECT error_type, line, error_message FROM _rejects WHERE error_type IN ({marks}) ORDER BY line LIMIT 1"
+        ).fetchone()
 
     def _find_problems(self) -> None:
         """Collect every row problem in _problems (k: position among staged rows; line: reader rejects)."""
@@ -594,20 +675,26 @@ class _FileLoad:
         base = con.execute("SELECT coalesce(min(rowid), 0) FROM _stage").fetchone()[0]
         self.k = f"(s.rowid - {base})"
         # Rows the reader refused (a cell that is not a number) never reach _stage; map positions to lines.
-        con.execute("CREATE TEMP TABLE _skips AS SELECT line - row_number() OVER (ORDER BY line) - 1 AS adj "
-                    "FROM (SELECT DISTINCT line FROM _rejects WHERE error_type = 'CAST')")
+        con.execute(
+            "CREATE TEMP TABLE _skips AS SELECT line - row_number() OVER (ORDER BY line) - 1 AS adj "
+            "FROM (SELECT DISTINCT line FROM _rejects WHERE error_type = 'CAST')"
+        )
         con.execute("CREATE TEMP MACRO _line_of(k) AS k + 2 + (SELECT count(*) FROM _skips WHERE adj <= k)")
-        con.execute("CREATE TEMP TABLE _problems (k BIGINT, line BIGINT, column_name VARCHAR, value VARCHAR, "
-                    "reason VARCHAR)")
+        con.execute(
+            "CREATE TEMP TABLE _problems (k BIGINT, line BIGINT, column_name VARCHAR, value VARCHAR, reason VARCHAR)"
+        )
         con.execute("""
             INSERT INTO _problems
             SELECT NULL, line, column_name,
                    regexp_extract(error_message, 'Could not convert string "(.*)" to', 1),
                    'not a number (column ' || column_name || ')'
             FROM _rejects WHERE error_type = 'CAST'""")
-        self._add_problems("p.column_name", "p.value", "p.reason",
-                           "(SELECT rowid, unnest(_row_problems) AS p FROM _stage "
-                           "WHERE _row_problems IS NOT NULL) s")
+        self._add_problems(
+            "p.column_name",
+            "p.value",
+            "p.reason",
+            "(SELECT rowid, unnest(_row_problems) AS p FROM _stage WHERE _row_problems IS NOT NULL) s",
+        )
         if key:
             self._duplicates_in_file(key)
             self._duplicates_in_warehouse(key)
@@ -618,21 +705,28 @@ class _FileLoad:
         for column, (via, via_table) in implied.items():
             self._mismatch(column, via, via_table)
             # Where the row's `via` parent exists the column matches it; check it only where it does not.
-            self._orphans(column, self.table.parents[column],
-                          f"{self.k} IN (SELECT k FROM _problems WHERE column_name = {_literal(via)})")
+            self._orphans(
+                column,
+                self.table.parents[column],
+                f"{self.k} IN (SELECT k FROM _problems WHERE column_name = {_literal(via)})",
+            )
 
     def _add_problems(self, column: str, value: str, reason: str, source: str, where: str = "") -> None:
         """INSERT INTO _problems one row per staged row `s` of `source` (SQL pieces) matching `where`."""
-        self.con.execute(f"INSERT INTO _problems SELECT {self.k}, NULL, {column}, {value}, {reason} "
-                         f"FROM {source} {'WHERE ' + where if where else ''}")
+        self.con.execute(
+            f"INSERT INTO _problems SELECT {self.k}, NULL, {column}, {value}, {reason} "
+            f"FROM {source} {'WHERE ' + where if where else ''}"
+        )
 
     def _duplicates_in_file(self, key: tuple[str, ...]) -> None:
         """Quarantine every repeat of a key within the file; the first occurrence stays."""
         cols = ", ".join(_q(c) for c in key)
         not_null = " AND ".join(f"{_q(c)} IS NOT NULL" for c in key)
-        repeats = (f"(SELECT s.rowid, {cols}, min({self.k}) OVER (PARTITION BY {cols}) AS first_k "
-                   f"FROM _stage s SEMI JOIN (SELECT {cols} FROM _stage WHERE {not_null} GROUP BY ALL "
-                   f"HAVING count(*) > 1) d USING ({cols})) s")
+        repeats = (
+            f"(SELECT s.rowid, {cols}, min({self.k}) OVER (PARTITION BY {cols}) AS first_k "
+            f"FROM _stage s SEMI JOIN (SELECT {cols} FROM _stage WHERE {not_null} GROUP BY ALL "
+            f"HAVING count(*) > 1) d USING ({cols})) s"
+        )
         reason = f"'duplicate key ' || {_key_label(key)} || ' (also on line ' || _line_of(first_k) || ')'"
         self._add_problems(_literal(", ".join(key)), _key_text(key), reason, repeats, f"{self.k} > first_k")
 
@@ -641,27 +735,37 @@ class _FileLoad:
         cols = ", ".join(_q(c) for c in key)
         for name in APPLICATIONS if self.table.name in APPLICATIONS else (self.table.name,):
             if self.con.execute(f"SELECT count(*) FROM raw.{_q(name)}").fetchone()[0]:
-                self._add_problems(_literal(", ".join(key)), _key_text(key),
-                                   f"'duplicate key ' || {_key_label(key)} || ' (already stored in {name})'",
-                                   f"_stage s SEMI JOIN (SELECT {cols} FROM raw.{_q(name)}) w USING ({cols})")
+                self._add_problems(
+                    _literal(", ".join(key)),
+                    _key_text(key),
+                    f"'duplicate key ' || {_key_label(key)} || ' (already stored in {name})'",
+                    f"_stage s SEMI JOIN (SELECT {cols} FROM raw.{_q(name)}) w USING ({cols})",
+                )
 
     def _orphans(self, column: str, parent: str, among: str = "") -> None:
         """Quarantine rows whose parent id is in no stored parent row (this load's parents are stored)."""
         col = _q(column)
         parents = APPLICATIONS if parent == "application" else (parent,)
         ids = " UNION ALL ".join(f"SELECT {col} AS id FROM raw.{_q(p)}" for p in parents)
-        self._add_problems(_literal(column), f"CAST(s.{col} AS VARCHAR)",
-                           f"'orphan: {column} ' || s.{col} || ' is in no {parent}'",
-                           f"_stage s ANTI JOIN ({ids}) p ON s.{col} = p.id",
-                           f"s.{col} IS NOT NULL" + (f" AND {among}" if among else ""))
+        self._add_problems(
+            _literal(column),
+            f"CAST(s.{col} AS VARCHAR)",
+            f"'orphan: {column} ' || s.{col} || ' is in no {parent}'",
+            f"_stage s ANTI JOIN ({ids}) p ON s.{col} = p.id",
+            f"s.{col} IS NOT NULL" + (f" AND {among}" if among else ""),
+        )
 
     def _mismatch(self, column: str, via: str, via_table: str) -> None:
         """Quarantine rows whose `column` differs from that of their `via` parent row (e.g. SK_ID_CURR)."""
         col, key = _q(column), _q(via)
-        self._add_problems(_literal(column), f"CAST(s.{col} AS VARCHAR)",
-                           f"'{column} ' || s.{col} || ' differs from ' || p.{col} || ', the {column} of "
-                           f"{via_table} {via}=' || s.{key}",
-                           f"_stage s JOIN raw.{_q(via_table)} p USING ({key})", f"s.{col} <> p.{col}")
+        self._add_problems(
+            _literal(column),
+            f"CAST(s.{col} AS VARCHAR)",
+            f"'{column} ' || s.{col} || ' differs from ' || p.{col} || ', the {column} of "
+            f"{via_table} {via}=' || s.{key}",
+            f"_stage s JOIN raw.{_q(via_table)} p USING ({key})",
+            f"s.{col} <> p.{col}",
+        )
 
     def _store(self) -> int:
         """Append the rows without problems to the raw table and the problems to audit.quarantine."""
@@ -670,10 +774,13 @@ class _FileLoad:
         keep = f"WHERE {self.k} NOT IN (SELECT k FROM _problems WHERE k IS NOT NULL)" if has_problems else ""
         loaded = con.execute(f"INSERT INTO {self.raw} SELECT {cols}, {self.load_id} FROM _stage s {keep}")
         loaded = loaded.fetchone()[0]
-        con.execute("""
+        con.execute(
+            """
             INSERT INTO audit.quarantine
             SELECT ?, ?, ?, coalesce(line, _line_of(k)) AS l, column_name, value, reason FROM _problems
-            ORDER BY l, column_name""", [self.load_id, self.path.name, self.table.name])
+            ORDER BY l, column_name""",
+            [self.load_id, self.path.name, self.table.name],
+        )
         return loaded
 
     def _summary(self, read: int, quarantined: int) -> str:
@@ -682,11 +789,14 @@ class _FileLoad:
             return "header only: no rows (accepted)"
         if not quarantined:
             return "all rows loaded"
-        top = self.con.execute("SELECT coalesce(line, _line_of(k)) AS l, column_name, reason FROM _problems "
-                               "ORDER BY l LIMIT 1").fetchone()
+        top = self.con.execute(
+            "SELECT coalesce(line, _line_of(k)) AS l, column_name, reason FROM _problems ORDER BY l LIMIT 1"
+        ).fetchone()
         where = f"line {top[0]}" + (f", {top[1]}" if top[1] else "")
-        return (f"{quarantined:,} row{'s' if quarantined > 1 else ''} quarantined, first: {where}: {top[2]} "
-                f"(see audit.quarantine, load_id {self.load_id})")
+        return (
+            f"{quarantined:,} row{'s' if quarantined > 1 else ''} quarantined, first: {where}: {top[2]} "
+            f"(see audit.quarantine, load_id {self.load_id})"
+        )
 
 
 def _implied_parents(table: Table) -> dict[str, tuple[str, str]]:
@@ -696,9 +806,12 @@ def _implied_parents(table: Table) -> dict[str, tuple[str, str]]:
     SK_ID_CURR, so a balance row must hold the same one.
     """
     contract = tables()
-    return {column: (via, via_table) for column, parent in table.parents.items()
-            for via, via_table in table.parents.items()
-            if via_table in contract and contract[via_table].parents.get(column) == parent}
+    return {
+        column: (via, via_table)
+        for column, parent in table.parents.items()
+        for via, via_table in table.parents.items()
+        if via_table in contract and contract[via_table].parents.get(column) == parent
+    }
 
 
 @contextmanager
@@ -720,6 +833,7 @@ def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
 
 # ---------------------------------------------------------------- small SQL helpers
 
+
 def _q(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
@@ -733,8 +847,10 @@ def _literal(text: str) -> str:
 def _text(col: str, kind: str) -> str:
     """SQL rendering a value as read (integers are read as DOUBLE) as text: 12000, 1.5, inf, Foo."""
     if kind == INT:
-        return (f"CASE WHEN {col} = trunc({col}) THEN CAST(TRY_CAST({col} AS BIGINT) AS VARCHAR) "
-                f"ELSE CAST({col} AS VARCHAR) END")
+        return (
+            f"CASE WHEN {col} = trunc({col}) THEN CAST(TRY_CAST({col} AS BIGINT) AS VARCHAR) "
+            f"ELSE CAST({col} AS VARCHAR) END"
+        )
     return f"CAST({col} AS VARCHAR)" if kind != TEXT else col
 
 

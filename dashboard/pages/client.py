@@ -23,15 +23,19 @@ def choose_client() -> int | None:
         return None
     found = data.find_clients(cfg, text)
     if found.empty:
-        st.warning(f"No client has an id starting with {text.strip()!r}." if text.strip()
-                   else "The serving database holds no client yet.")
+        st.warning(
+            f"No client has an id starting with {text.strip()!r}."
+            if text.strip()
+            else "The serving database holds no client yet."
+        )
         return None
     ids = [int(i) for i in found["client_id"]]
     decisions = dict(zip(ids, found["decision"], strict=True))
     remembered = ui.remembered_client()
     index = ids.index(remembered) if remembered in ids else 0
-    chosen = right.selectbox(f"Client ({len(ids)} shown)", ids, index=index,
-                             format_func=lambda i: f"{i} · {ui.decision_text(decisions[i])}")
+    chosen = right.selectbox(
+        f"Client ({len(ids)} shown)", ids, index=index, format_func=lambda i: f"{i} · {ui.decision_text(decisions[i])}"
+    )
     st.session_state[ui.CLIENT_KEY] = chosen
     return chosen
 
@@ -45,13 +49,16 @@ def show_decision(client_id: int, row: dict) -> None:
         ui.decision_badge(row["decision"])
         st.write("")
         side = "above" if probability >= threshold else "below"
-        st.markdown(f"Client **{client_id}** has an estimated **{ui.percent(probability)}** risk of default, "
-                    f"{side} the refusal threshold of **{ui.percent(threshold)}**.")
+        st.markdown(
+            f"Client **{client_id}** has an estimated **{ui.percent(probability)}** risk of default, "
+            f"{side} the refusal threshold of **{ui.percent(threshold)}**."
+        )
         st.caption(f"Model version {row.get('model_version', '?')} · scored {row.get('scored_at', '?')}")
         raising, lowering = data.client_reasons(row)
         if raising or lowering:
-            st.markdown("**Main reasons**\n" + "\n".join([*(f"- ▲ {r}" for r in raising),
-                                                           *(f"- ▼ {r}" for r in lowering)]))
+            st.markdown(
+                "**Main reasons**\n" + "\n".join([*(f"- ▲ {r}" for r in raising), *(f"- ▼ {r}" for r in lowering)])
+            )
 
 
 def show_explanation(client_id: int, row: dict) -> None:
@@ -71,8 +78,7 @@ def show_explanation(client_id: int, row: dict) -> None:
     ui.takeaway(_summary(raising, lowering))
     left, right = st.columns(2)
     with left:
-        st.markdown(f"<span style='color:{ui.VERMILLION}'>▲</span> **Raise the risk**",
-                    unsafe_allow_html=True)
+        st.markdown(f"<span style='color:{ui.VERMILLION}'>▲</span> **Raise the risk**", unsafe_allow_html=True)
         _factor_list(raising)
     with right:
         st.markdown(f"<span style='color:{ui.BLUE}'>▼</span> **Lower the risk**", unsafe_allow_html=True)
@@ -94,10 +100,12 @@ def _factor_list(factors: pd.DataFrame) -> None:
     if factors.empty:
         st.caption("None.")
         return
-    st.markdown("\n".join(
-        f"- {label(r.feature)}: **{format_value(r.feature, r.value)}** "
-        f"({r.contribution:+.2f} log-odds)"
-        for r in factors.itertuples()))
+    st.markdown(
+        "\n".join(
+            f"- {label(r.feature)}: **{format_value(r.feature, r.value)}** ({r.contribution:+.2f} log-odds)"
+            for r in factors.itertuples()
+        )
+    )
 
 
 def show_profile(client_id: int) -> None:
@@ -107,8 +115,9 @@ def show_profile(client_id: int) -> None:
     if not profile:
         st.info("No profile published for this client.")
         return
-    table = pd.DataFrame({"Fact": [feature_label(k) for k in profile],
-                          "Value": [_profile_value(k, v) for k, v in profile.items()]})
+    table = pd.DataFrame(
+        {"Fact": [feature_label(k) for k in profile], "Value": [_profile_value(k, v) for k, v in profile.items()]}
+    )
     st.dataframe(table, hide_index=True, width="stretch")
     if not data.has(cfg, data.PROFILE):
         st.caption("Only the numeric application fields are published for now (no features.client_profile).")
@@ -116,8 +125,11 @@ def show_profile(client_id: int) -> None:
 
 def _profile_value(column: str, value: object) -> str:
     """Profile values in words (gender, yes/no flags)."""
-    words = {"CODE_GENDER": {"F": "Woman", "M": "Man", "XNA": "Not given"},
-             "FLAG_OWN_CAR": {"Y": "Yes", "N": "No"}, "FLAG_OWN_REALTY": {"Y": "Yes", "N": "No"}}
+    words = {
+        "CODE_GENDER": {"F": "Woman", "M": "Man", "XNA": "Not given"},
+        "FLAG_OWN_CAR": {"Y": "Yes", "N": "No"},
+        "FLAG_OWN_REALTY": {"Y": "Yes", "N": "No"},
+    }
     return words.get(column, {}).get(value, format_value(column, value))  # type: ignore[arg-type]
 
 
@@ -126,8 +138,10 @@ with ui.page_guard():
     if client is not None:
         decision = data.client_decision(cfg, client)
         if decision is None:
-            st.info(f"Client {client} has no score yet: the application is waiting for the next nightly run, "
-                    "or the client was never scored by the current model.")
+            st.info(
+                f"Client {client} has no score yet: the application is waiting for the next nightly run, "
+                "or the client was never scored by the current model."
+            )
         else:
             show_decision(client, decision)
             show_explanation(client, decision)

@@ -49,14 +49,21 @@ def card_section(version: str | None) -> None:
     cols[3].metric("Refusal threshold", ui.percent(float(threshold)) if threshold is not None else "?")
     fn, fp = card.get("cost_false_negative"), card.get("cost_false_positive")
     if fn is not None and fp is not None:
-        st.markdown("The threshold minimises the business cost: accepting a client who defaults "
-                    f"costs **{fn:g}**, refusing one who would have repaid costs **{fp:g}**.")
+        st.markdown(
+            "The threshold minimises the business cost: accepting a client who defaults "
+            f"costs **{fn:g}**, refusing one who would have repaid costs **{fp:g}**."
+        )
     metrics = {k: v for k, v in _metrics(card.get("metrics")).items() if k != "threshold"}
     if metrics:
         st.markdown("**Cross-validated quality**")
-        st.dataframe({"Metric": [METRIC_NAMES.get(k, k.replace("_", " ")) for k in metrics],
-                      "Value": [f"{v:.4f}" if isinstance(v, float) else str(v) for v in metrics.values()],
-                      "Name": list(metrics)}, hide_index=True)
+        st.dataframe(
+            {
+                "Metric": [METRIC_NAMES.get(k, k.replace("_", " ")) for k in metrics],
+                "Value": [f"{v:.4f}" if isinstance(v, float) else str(v) for v in metrics.values()],
+                "Name": list(metrics),
+            },
+            hide_index=True,
+        )
     shown = ("model_name", "run_id", "candidate", "imbalance", "features", "report_path")
     details = {k: card.get(k) for k in shown if card.get(k)}
     if details:

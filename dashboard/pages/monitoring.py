@@ -7,8 +7,7 @@ import streamlit as st
 
 from dashboard import data, ui
 
-STATUS_WORDS = {"succeeded": "✔ succeeded", "failed": "✖ failed", "running": "… running",
-                "skipped": "– skipped"}
+STATUS_WORDS = {"succeeded": "✔ succeeded", "failed": "✖ failed", "running": "… running", "skipped": "– skipped"}
 BAND_WORDS = {"stable": "stable", "watch": "⚠ watch", "act": "✖ act"}
 
 cfg = ui.settings()
@@ -42,16 +41,21 @@ def runs_section() -> None:
     """Scoring runs and, when published, the nightly job runs."""
     st.subheader("Latest scoring runs")
     runs = data.recent_runs(cfg)
-    status_table(runs, ["run_id", "status", "mode", "model_version", "started_at", "finished_at",
-                        "clients_scored", "error"])
+    status_table(
+        runs, ["run_id", "status", "mode", "model_version", "started_at", "finished_at", "clients_scored", "error"]
+    )
     failed = int((runs["status"] == "failed").sum()) if not runs.empty else 0
-    ui.takeaway(f"Of the {ui.plural(len(runs), 'most recent run')}, {failed} failed." if failed else
-                f"The {ui.plural(len(runs), 'most recent run')}: none failed.")
+    ui.takeaway(
+        f"Of the {ui.plural(len(runs), 'most recent run')}, {failed} failed."
+        if failed
+        else f"The {ui.plural(len(runs), 'most recent run')}: none failed."
+    )
     jobs = data.optional_table(cfg, data.JOB_RUNS, "started_at DESC", 20)
     if not jobs.empty:
         st.subheader("Nightly jobs")
-        status_table(jobs, ["run_id", "job", "night", "status", "started_at", "finished_at", "message",
-                            "batch_folder", "error"])
+        status_table(
+            jobs, ["run_id", "job", "night", "status", "started_at", "finished_at", "message", "batch_folder", "error"]
+        )
 
 
 def drift_section() -> None:
@@ -65,9 +69,11 @@ def drift_section() -> None:
     psi = data.drift_rows(cfg, data.PSI, run_id)
     if not drift.empty:
         share = float(drift["drifted"].mean())
-        ui.takeaway(f"{int(drift['drifted'].sum())} of {len(drift)} monitored features drifted "
-                    f"({ui.percent(share)}) in monitoring run {run_id}; "
-                    f"the alert level is {ui.percent(cfg.drift_share_threshold)}.")
+        ui.takeaway(
+            f"{int(drift['drifted'].sum())} of {len(drift)} monitored features drifted "
+            f"({ui.percent(share)}) in monitoring run {run_id}; "
+            f"the alert level is {ui.percent(cfg.drift_share_threshold)}."
+        )
         shown = drift.assign(drifted=drift["drifted"].map({True: "⚠ drifted", False: "no"}))
         shown.insert(0, "meaning", shown["feature"].map(_meaning))
         st.dataframe(shown.drop(columns=["run_id"], errors="ignore"), hide_index=True, width="stretch")
@@ -79,8 +85,9 @@ def drift_section() -> None:
         st.dataframe(shown.drop(columns=["run_id"], errors="ignore"), hide_index=True, width="stretch")
     report = data.drift_report_path(cfg, run_id)
     if report is not None:
-        st.download_button("Open the full drift report (evidently HTML)", report.read_bytes(),
-                           file_name=report.name, mime="text/html")
+        st.download_button(
+            "Open the full drift report (evidently HTML)", report.read_bytes(), file_name=report.name, mime="text/html"
+        )
         st.caption(f"Report file: {report}")
 
 

@@ -27,9 +27,13 @@ def position_text(feature: str, value: object, shares: dict[str, tuple[float, fl
     lower = [shares[g][1 if flipped else 0] for g in groups]
     higher = [shares[g][0 if flipped else 1] for g in groups]
     names = [ui.DECISION_WORDS[g].lower() for g in groups]
-    return (f"This client's {name} ({format_value(feature, value)}) is higher than "
-            + " and ".join(f"{ui.percent(s)} of {n}" for s, n in zip(lower, names, strict=True))
-            + " clients, and lower than " + " and ".join(ui.percent(s) for s in higher) + ".")
+    return (
+        f"This client's {name} ({format_value(feature, value)}) is higher than "
+        + " and ".join(f"{ui.percent(s)} of {n}" for s, n in zip(lower, names, strict=True))
+        + " clients, and lower than "
+        + " and ".join(ui.percent(s) for s in higher)
+        + "."
+    )
 
 
 def feature_chart(client_id: int | None, feature: str, key: str) -> None:
@@ -59,8 +63,7 @@ def key_features(client_id: int | None) -> list[str]:
 with ui.page_guard():
     client = ui.remembered_client()
     if client is None:
-        st.info("No client chosen: pick one on the Client page to see where they stand. "
-                "Below, the whole population.")
+        st.info("No client chosen: pick one on the Client page to see where they stand. Below, the whole population.")
     elif not data.client_exists(cfg, client):
         st.warning(f"Client {client} is not in the published data.")
         client = None
@@ -75,7 +78,11 @@ with ui.page_guard():
     st.divider()
     st.subheader("Any feature")
     every = data.feature_names(cfg)
-    chosen = st.selectbox("Feature", every, index=every.index(top[0]) if top and top[0] in every else 0,
-                          format_func=lambda f: f"{label(f)} ({f})")
+    chosen = st.selectbox(
+        "Feature",
+        every,
+        index=every.index(top[0]) if top and top[0] in every else 0,
+        format_func=lambda f: f"{label(f)} ({f})",
+    )
     if chosen:
         feature_chart(client, chosen, "chosen")

@@ -36,8 +36,10 @@ def score_section(threshold: float | None) -> None:
     hist = data.score_histogram(cfg, SCORE_BINS)
     ui.chart(charts.score_histogram(hist, threshold, 1 / SCORE_BINS), "scores")
     refused = hist.loc[hist["decision"] == "refuse", "clients"].sum()
-    ui.takeaway(f"Clients right of the dashed line ({ui.percent(threshold or 0)}) are refused: "
-                f"{int(refused):,} of {int(hist['clients'].sum()):,}.")
+    ui.takeaway(
+        f"Clients right of the dashed line ({ui.percent(threshold or 0)}) are refused: "
+        f"{int(refused):,} of {int(hist['clients'].sum()):,}."
+    )
 
 
 def bad_rate_section() -> None:
@@ -45,14 +47,18 @@ def bad_rate_section() -> None:
     st.subheader("Defaults by score band")
     bands = data.bad_rate_by_band(cfg)
     if bands.empty:
-        st.info("No scored client has a known outcome yet (only training clients have one), "
-                "so the default rate per score band cannot be shown.")
+        st.info(
+            "No scored client has a known outcome yet (only training clients have one), "
+            "so the default rate per score band cannot be shown."
+        )
         return
     ui.chart(charts.bad_rate(bands), "bad_rate")
     low, high = bands["bad_rate"].iloc[0], bands["bad_rate"].iloc[-1]
     ratio = f"{high / low:.1f} times as often as" if low > 0 else "more often than"
-    ui.takeaway(f"Clients in the riskiest band defaulted {ui.percent(high)} of the time, {ratio} the "
-                f"safest band ({ui.percent(low)}): the score ranks clients by risk.")
+    ui.takeaway(
+        f"Clients in the riskiest band defaulted {ui.percent(high)} of the time, {ratio} the "
+        f"safest band ({ui.percent(low)}): the score ranks clients by risk."
+    )
 
 
 def runs_section() -> None:
@@ -64,8 +70,9 @@ def runs_section() -> None:
         return
     ui.chart(charts.runs_bars(counts), "runs")
     per_run = counts.groupby("run_id", sort=False)["clients"].sum()
-    ui.takeaway(f"{ui.plural(len(per_run), 'successful run')}; the latest scored "
-                f"{ui.plural(int(per_run.iloc[-1]), 'client')}.")
+    ui.takeaway(
+        f"{ui.plural(len(per_run), 'successful run')}; the latest scored {ui.plural(int(per_run.iloc[-1]), 'client')}."
+    )
 
 
 with ui.page_guard():
