@@ -1,11 +1,10 @@
-"""Dashboard page speed: every page rendered (script run, queries, figures) cold and warm, at demo size.
+"""Dashboard page speed: every page rendered (script run, queries, figures) cold and warm, on a real publication.
 
-Serves --serving if given (e.g. warehouse/serving.duckdb after `make demo`), else a stand-in serving file
-of --clients clients and --features features (TEMPORARY: tests/dashboard_standin.py, until the real pipeline
-publishes one). Cold = first view after a publication (empty query cache); warm = the next view. Times are
-those of Streamlit's AppTest (the server side of a page view, without the browser drawing it).
+Serves --serving (default: the settings' serving file, e.g. warehouse/serving.duckdb after `make demo`).
+Cold = first view after a publication (empty query cache); warm = the next view. Times are those of Streamlit's
+AppTest (the server side of a page view, without the browser drawing it).
 
-    python -m benchmarks.bench_dashboard [--serving PATH] [--clients 20000] [--features 300]
+    python -m benchmarks.bench_dashboard [--serving PATH]
 """
 
 from __future__ import annotations
@@ -13,9 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import tempfile
 import time
 from pathlib import Path
+
+from warehouse.database import one_row
+from warehouse.settings import Settings
 
 PAGES = ("client", "population", "portfolio", "model", "monitoring")
 
@@ -54,36 +55,29 @@ def time_pages(client: int) -> list[tuple[str, float, float]]:
 
 
 def main() -> None:
-    """Build or take a serving file, then print the time of each page."""
+    """Time every page on a published serving file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serving", type=Path)
-    parser.add_argument("--clients", type=int, default=20_000)
-    parser.add_argument("--features", type=int, default=300)
+    parser.add_argument(
+        "--serving",
+        type=Path,
+        default=None,
+        help="A published serving file of the real pipeline (default: the settings' serving_path, e.g. after "
+        "`make demo`; the full-scale one after `python -m benchmarks.bench_night`).",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        serving = args.serving
-        if serving is None:
-            from tests.dashboard_standin import STANDIN_WEIGHTS, build_standin_serving
+    serving = args.serving or Settings.load().serving_path
+    if not serving.is_file():
+        raise SystemExit(f"No serving file at {serving}: run `make demo` (or bench_night) first, or pass --serving.")
+    os.environ["CREDIT_SCORING_SERVING_PATH"] = str(serving.resolve())
+    import duckdb
 
-            serving = Path(scratch) / "serving.duckdb"
-            started = time.perf_counter()
-            build_standin_serving(
-                serving, clients=args.clients, nights=3, extra_features=max(args.features - len(STANDIN_WEIGHTS), 0)
-            )
-            print(
-                f"stand-in: {args.clients:,} clients x {args.features} features "
-                f"built in {time.perf_counter() - started:.1f} s"
-            )
-        os.environ["CREDIT_SCORING_SERVING_PATH"] = str(serving.resolve())
-        import duckdb
-
-        with duckdb.connect(str(serving), read_only=True) as con:
-            rows = con.execute("SELECT count(*) FROM scores.explanations").fetchone()[0]
-            client = con.execute("SELECT max(SK_ID_CURR) FROM scores.latest").fetchone()[0]
-        print(f"serving file: {serving} ({serving.stat().st_size / 1e6:.0f} MB, {rows:,} explanation rows)")
-        print(f"{'page':<12}{'cold s':>8}{'warm s':>8}")
-        for page, cold, warm in time_pages(client):
-            print(f"{page:<12}{cold:>8.2f}{warm:>8.2f}")
+    with duckdb.connect(str(serving), read_only=True) as con:
+        rows = one_row(con, "SELECT count(*) FROM scores.explanations")[0]
+        client = one_row(con, "SELECT max(SK_ID_CURR) FROM scores.latest")[0]
+    print(f"serving file: {serving} ({serving.stat().st_size / 1e6:.0f} MB, {rows:,} explanation rows)")
+    print(f"{'page':<12}{'cold s':>8}{'warm s':>8}")
+    for page, cold, warm in time_pages(client):
+        print(f"{page:<12}{cold:>8.2f}{warm:>8.2f}")
     print(f"peak memory: {peak_mb():.0f} MB")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring.drift import SCORE_COLUMN, compare, psi
+from monitoring.drift import SCORE_COLUMN, compare, psi
 from warehouse.settings import Settings
 
 FEATURES = 15

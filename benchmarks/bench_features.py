@@ -19,7 +19,9 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.features import FEATURES_TABLE, NON_FEATURE_COLUMNS, build_features
+from featurestore.build import build_features
+from warehouse.database import one_row
+from warehouse.features import FEATURES_TABLE, NON_FEATURE_COLUMNS
 from warehouse.settings import Settings
 
 TARGET_SECONDS = 120
@@ -37,7 +39,7 @@ def raw_rows(warehouse: Path) -> dict[str, int]:
         names = [
             r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()
         ]
-        return {n: con.execute(f'select count(*) from raw."{n}"').fetchone()[0] for n in names}
+        return {n: one_row(con, f'select count(*) from raw."{n}"')[0] for n in names}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.warehouse:
         settings = settings.replace(warehouse_path=args.warehouse.resolve())
     else:
-        from warehouse.ingest import ingest_folder
+        from ingest.load import ingest_folder
 
         home = args.data.resolve().parent / f"{args.data.name}_bench_home"
         settings = settings.replace(warehouse_path=home / "warehouse.duckdb")
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     for node in models.models:
         per_layer[layer(node.name)] += node.seconds
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        rows = con.execute(f"select count(*) from {FEATURES_TABLE}").fetchone()[0]
+        rows = one_row(con, f"select count(*) from {FEATURES_TABLE}")[0]
         n_columns = len(con.execute(f"describe {FEATURES_TABLE}").fetchall())
 
     print(f"client_features: {rows:,} rows, {n_columns - len(NON_FEATURE_COLUMNS)} features")

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 from rich.console import Console
 
-from warehouse.generate import FULL_SCALE_CLIENTS, TRUTH_FILE, generate_dataset
+from generator.dataset import FULL_SCALE_CLIENTS, TRUTH_FILE, generate_dataset
 
 
 def peak_memory_mb() -> tuple[float, float]:

@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from warehouse.ingest import IngestReport, ingest_folder
+from ingest.audit import IngestReport
+from ingest.load import ingest_folder
 from warehouse.schema import tables
 from warehouse.settings import Settings
 
@@ -34,7 +35,7 @@ def full_scale_data(scratch: Path) -> Path:
     """A folder with the full-scale data set: /tmp/fullscale if complete, else freshly generated."""
     if all((DEFAULT_DATA / t.file_name).is_file() for t in tables().values()):
         return DEFAULT_DATA
-    from warehouse.generate import FULL_SCALE_CLIENTS, generate_dataset
+    from generator.dataset import FULL_SCALE_CLIENTS, generate_dataset
 
     out = scratch / "data"
     print(f"generating {FULL_SCALE_CLIENTS:,} clients into {out} (seed {SEED}) ...")

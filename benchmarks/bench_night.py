@@ -21,9 +21,10 @@ from pathlib import Path
 
 import duckdb
 
+from generator.dataset import generate_batch
 from scheduler.nightly import latest_processed_night, run_nightly
 from scoring.score import score
-from warehouse.generate import generate_batch
+from warehouse.database import one_row
 from warehouse.settings import Settings
 
 TIMED_STEPS = ("ingest", "features", "score", "publish")
@@ -39,10 +40,8 @@ def ensure_scored(settings: Settings) -> None:
     """Score and publish every test client once if nothing was scored yet, printing the figures."""
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         scored = (
-            con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scores' AND table_name = 'runs'"
-            ).fetchone()[0]
-            and con.execute("SELECT count(*) FROM scores.runs WHERE status = 'succeeded'").fetchone()[0]
+            one_row(con, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scores' AND table_name = 'runs'")[0]
+            and one_row(con, "SELECT count(*) FROM scores.runs WHERE status = 'succeeded'")[0]
         )
     if scored:
         return

@@ -21,10 +21,10 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from featurestore.build import build_features
+from generator.dataset import TRUTH_FILE, generate_dataset
+from ingest.load import ingest_folder
 from scoring.train import DEFAULT_SEARCH_ITERATIONS, train
-from warehouse.features import build_features
-from warehouse.generate import TRUTH_FILE, generate_dataset
-from warehouse.ingest import ingest_folder
 from warehouse.settings import Settings
 
 SEED = 42

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -12,7 +13,11 @@ from dashboard.labels import axis_scale, feature_label, format_value
 from dashboard.ui import BLUE, DECISION_COLOURS, DECISION_WORDS, GREY, ORANGE, SKY, VERMILLION
 
 Labeler = Callable[[str], str]
-LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "font": {"size": 14}, "template": "plotly_white"}
+LAYOUT: dict[str, Any] = {
+    "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+    "font": {"size": 14},
+    "template": "plotly_white",
+}
 
 
 def sigmoid(x: float) -> float:

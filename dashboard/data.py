@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -256,7 +257,7 @@ def client_profile(settings: Settings, client_id: int) -> dict[str, object]:
     return {}
 
 
-def client_features(settings: Settings, client_id: int, features: list[str]) -> dict[str, object]:
+def client_features(settings: Settings, client_id: int, features: list[str]) -> dict[str, Any]:
     """The client's values of some features."""
     cols = ", ".join(_checked_feature(settings, f) for f in features)
     df = query(settings, f"SELECT {cols} FROM {FEATURES_TABLE} WHERE {ID_COLUMN} = ?", (client_id,))

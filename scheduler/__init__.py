@@ -1,0 +1,1 @@
+"""The nightly run: its steps, its schedule, its lock and its history."""

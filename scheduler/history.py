@@ -3,70 +3,72 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 from rich.table import Table as RichTable
 
+from warehouse.clock import utc_now
 from warehouse.database import open_warehouse
 from warehouse.settings import Settings
+from warehouse.tables import TableDoc
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
 LOCKED = "locked"
 """Status of a run refused because another one holds the lock: returned, never stored (the other run owns
 the warehouse)."""
 
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS ops;
-CREATE SEQUENCE IF NOT EXISTS ops.run_id_seq START 1;
-CREATE TABLE IF NOT EXISTS ops.job_runs (
-    run_id BIGINT PRIMARY KEY,
-    job VARCHAR NOT NULL,
-    night DATE NOT NULL,
-    started_at TIMESTAMP NOT NULL,
-    finished_at TIMESTAMP,
-    status VARCHAR NOT NULL CHECK (status IN ('{RUNNING}', '{SUCCEEDED}', '{FAILED}', '{SKIPPED}')),
-    error VARCHAR,
-    message VARCHAR,
-    batch_folder VARCHAR,
-    load_id BIGINT
-);
-CREATE TABLE IF NOT EXISTS ops.job_steps (
-    run_id BIGINT NOT NULL,
-    step VARCHAR NOT NULL,
-    started_at TIMESTAMP NOT NULL,
-    finished_at TIMESTAMP,
-    rows_in BIGINT,
-    rows_out BIGINT,
-    status VARCHAR NOT NULL CHECK (status IN ('{RUNNING}', '{SUCCEEDED}', '{FAILED}')),
-    error_message VARCHAR,
-    PRIMARY KEY (run_id, step)
-);
-COMMENT ON TABLE ops.job_runs IS 'One row per run of a scheduled job (nightly scoring, drift check).';
-COMMENT ON COLUMN ops.job_runs.run_id IS 'Run number from ops.run_id_seq; monitoring.* rows carry it too.';
-COMMENT ON COLUMN ops.job_runs.job IS 'nightly (ingest, features, score, drift, publish) or drift.';
-COMMENT ON COLUMN ops.job_runs.night IS 'The night the run is for: its batch waits in inbox_dir/<night>/.';
-COMMENT ON COLUMN ops.job_runs.started_at IS 'When the run started (UTC).';
-COMMENT ON COLUMN ops.job_runs.finished_at IS 'When the run ended (UTC); NULL while running.';
-COMMENT ON COLUMN ops.job_runs.status IS
-    'running, succeeded, failed (error says why; the batch stays in the inbox) or skipped (nothing to do).';
-COMMENT ON COLUMN ops.job_runs.error IS 'Why a failed run failed: the step and the error it raised.';
-COMMENT ON COLUMN ops.job_runs.message IS 'What the run did, in one line (or why it was skipped).';
-COMMENT ON COLUMN ops.job_runs.batch_folder IS
-    'Where the run''s batch is now: the inbox folder, or processed_dir/<night> once it went through.';
-COMMENT ON COLUMN ops.job_runs.load_id IS
-    'The ingest load (audit.loads.load_id) that brought the batch; the test set excludes these clients.';
-COMMENT ON TABLE ops.job_steps IS 'One row per step of a run in ops.job_runs, in the order they ran.';
-COMMENT ON COLUMN ops.job_steps.run_id IS 'The run (ops.job_runs.run_id).';
-COMMENT ON COLUMN ops.job_steps.step IS 'Step name: ingest, features, score, drift, publish, archive.';
-COMMENT ON COLUMN ops.job_steps.started_at IS 'When the step started (UTC).';
-COMMENT ON COLUMN ops.job_steps.finished_at IS 'When the step ended (UTC); NULL while running.';
-COMMENT ON COLUMN ops.job_steps.rows_in IS 'Rows the step read (clients to score...), where it counts.';
-COMMENT ON COLUMN ops.job_steps.rows_out IS 'Rows the step wrote (rows loaded, features built, scores...).';
-COMMENT ON COLUMN ops.job_steps.status IS 'running, succeeded or failed.';
-COMMENT ON COLUMN ops.job_steps.error_message IS 'The error a failed step raised.';
-"""
+RUN_STATUSES = f"('{RUNNING}', '{SUCCEEDED}', '{FAILED}', '{SKIPPED}')"
+STEP_STATUSES = f"('{RUNNING}', '{SUCCEEDED}', '{FAILED}')"
+
+JOB_RUNS = TableDoc(
+    "ops",
+    "job_runs",
+    "One row per run of a scheduled job (nightly scoring, drift check).",
+    (
+        ("run_id", "BIGINT", "Run number from ops.run_id_seq; monitoring.* rows carry it too."),
+        ("job", "VARCHAR NOT NULL", "nightly (ingest, features, score, drift, publish) or drift."),
+        ("night", "DATE NOT NULL", "The night the run is for: its batch waits in inbox_dir/<night>/."),
+        ("started_at", "TIMESTAMP NOT NULL", "When the run started (UTC)."),
+        ("finished_at", "TIMESTAMP", "When the run ended (UTC); NULL while running."),
+        (
+            "status",
+            f"VARCHAR NOT NULL CHECK (status IN {RUN_STATUSES})",
+            "running, succeeded, failed (error says why; the batch stays in the inbox) or skipped (nothing to do).",
+        ),
+        ("error", "VARCHAR", "Why a failed run failed: the step and the error it raised."),
+        ("message", "VARCHAR", "What the run did, in one line (or why it was skipped)."),
+        (
+            "batch_folder",
+            "VARCHAR",
+            "Where the run's batch is now: the inbox folder, or processed_dir/<night> once it went through.",
+        ),
+        (
+            "load_id",
+            "BIGINT",
+            "The ingest load (audit.loads.load_id) that brought the batch; the test set excludes these clients.",
+        ),
+    ),
+    primary_key=("run_id",),
+)
+
+JOB_STEPS = TableDoc(
+    "ops",
+    "job_steps",
+    "One row per step of a run in ops.job_runs, in the order they ran.",
+    (
+        ("run_id", "BIGINT NOT NULL", "The run (ops.job_runs.run_id)."),
+        ("step", "VARCHAR NOT NULL", "Step name: ingest, features, score, drift, publish, archive."),
+        ("started_at", "TIMESTAMP NOT NULL", "When the step started (UTC)."),
+        ("finished_at", "TIMESTAMP", "When the step ended (UTC); NULL while running."),
+        ("rows_in", "BIGINT", "Rows the step read (clients to score...), where it counts."),
+        ("rows_out", "BIGINT", "Rows the step wrote (rows loaded, features built, scores...)."),
+        ("status", f"VARCHAR NOT NULL CHECK (status IN {STEP_STATUSES})", "running, succeeded or failed."),
+        ("error_message", "VARCHAR", "The error a failed step raised."),
+    ),
+    primary_key=("run_id", "step"),
+)
 
 
 @dataclass
@@ -125,15 +127,12 @@ def _count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-def utc_now() -> datetime:
-    """The current UTC time, without time zone (how ops tables store it)."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A short-lived read-write connection to the warehouse, with the ops tables in place."""
     con = open_warehouse(settings.warehouse_path)
-    con.execute(DDL)
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops; CREATE SEQUENCE IF NOT EXISTS ops.run_id_seq START 1")
+    for table in (JOB_RUNS, JOB_STEPS):
+        table.create(con)
     return con
 
 

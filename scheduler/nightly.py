@@ -8,23 +8,45 @@ through is moved to processed_dir/<date>/, so it is never scored twice.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
+from monitoring import drift
 from scheduler import steps
-from scheduler.history import FAILED, LOCKED, SKIPPED, SUCCEEDED, JobRun, RunHistory, StepRun, utc_now
+from scheduler.history import FAILED, LOCKED, SKIPPED, SUCCEEDED, JobRun, RunHistory, StepRun
 from scheduler.lock import RunLocked, lock_path, run_lock
-from scoring import drift
+from warehouse.clock import utc_now
 from warehouse.settings import Settings
 
 JOB = "nightly"
 DRIFT_JOB = "drift"
-STEPS = ("ingest", "features", "score", "drift", "publish", "archive")
-"""The steps of a nightly run, in order."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node of the nightly pipeline: a function of named inputs; its Counts.value is stored as `output`."""
+
+    name: str
+    function: Callable[..., steps.Counts]
+    inputs: tuple[str, ...]
+    output: str | None = None
+
+
+PIPELINE = (
+    Step("ingest", steps.ingest_batch, ("settings", "batch", "done"), output="client_ids"),
+    Step("features", steps.build_features, ("settings",)),
+    Step("score", steps.score_new, ("settings",)),
+    Step("drift", steps.check_drift, ("settings", "run", "client_ids"), output="drift"),
+    Step("publish", steps.publish, ("settings",)),
+    Step("archive", steps.archive, ("run", "batch", "done", "client_ids")),
+)
+"""The night, in order. Inputs name the run's catalog: settings, run, batch (inbox folder), done (where the
+batch goes once processed), and the outputs of earlier steps."""
+STEPS = tuple(step.name for step in PIPELINE)
 
 OnStep = Callable[[str], None]
 """Called with each step's name as it starts (the CLI's progress bar)."""
@@ -81,17 +103,24 @@ def _run_locked(settings: Settings, night: date, on_step: OnStep) -> JobRun:
         also = f"; its batch was already processed ({done})" if done.is_dir() else ""
         return history.finish(run, SKIPPED, message=f"no batch waiting in {batch}{also}")
     run = history.start(JOB, night, batch)
-    night_run = _NightRun(settings, history, run, batch, done)
+    catalog: dict[str, Any] = {"settings": settings, "run": run, "batch": batch, "done": done}
     try:
-        for name in STEPS:
-            on_step(name)
-            night_run.step(name)
+        for step in PIPELINE:
+            on_step(step.name)
+            inputs = [catalog[name] for name in step.inputs]
+            counts = run_step(history, run, step.name, partial(step.function, *inputs))
+            if counts.load_id is not None and counts.rows_out:
+                history.record_load(run, counts.load_id)
+            if step.output:
+                catalog[step.output] = counts.value
     except StepFailed as failure:
         return history.finish(run, FAILED, error=str(failure), message=f"batch left in {batch} to be retried")
-    return history.finish(run, SUCCEEDED, message=night_run.summary())
+    result: drift.DriftResult = catalog["drift"]
+    summary = f"{len(catalog['client_ids'])} new applications scored and published; {result.summary()}"
+    return history.finish(run, SUCCEEDED, message=summary)
 
 
-def run_step(history: RunHistory, run: JobRun, name: str, action: Callable[[], steps.Counts]) -> None:
+def run_step(history: RunHistory, run: JobRun, name: str, action: Callable[[], steps.Counts]) -> steps.Counts:
     """Run and record one step of a run; raise StepFailed naming it when it fails."""
     history.step_started(run, name)
     try:
@@ -101,6 +130,7 @@ def run_step(history: RunHistory, run: JobRun, name: str, action: Callable[[], s
         history.step_finished(run, StepRun(name, FAILED, error_message=message))
         raise StepFailed(f"step '{name}' failed: {message}") from error
     history.step_finished(run, StepRun(name, SUCCEEDED, counts.rows_in, counts.rows_out))
+    return counts
 
 
 def run_drift_check(settings: Settings, night: date | None = None) -> JobRun:
@@ -125,77 +155,14 @@ def _drift_locked(settings: Settings, night: date | None) -> JobRun:
     history.close_interrupted()
     folder = None if night is None else settings.processed_dir / night.isoformat()
     run = history.start(DRIFT_JOB, night or date.today(), folder)
-    found: list[drift.DriftResult] = []
 
     def check() -> steps.Counts:
-        if folder is None:
-            result = drift.check_test_set(settings, run.run_id)
-        elif not folder.is_dir():
+        if folder is not None and not folder.is_dir():
             raise FileNotFoundError(f"no processed batch for {night}: {folder} does not exist")
-        else:
-            result = drift.check_batch(settings, run.run_id, steps.batch_client_ids(folder), night)
-        found.append(result)
-        run.alerts = [a.message for a in result.alerts]
-        return steps.Counts(rows_in=result.current_rows, rows_out=len(result.columns))
+        return steps.check_drift(settings, run, None if folder is None else steps.batch_client_ids(folder))
 
     try:
-        run_step(history, run, "drift", check)
+        counts = run_step(history, run, "drift", check)
     except StepFailed as failure:
         return history.finish(run, FAILED, error=str(failure))
-    return history.finish(run, SUCCEEDED, message=found[0].summary())
-
-
-class _NightRun:
-    """The steps of one night's run and what they pass each other."""
-
-    def __init__(self, settings: Settings, history: RunHistory, run: JobRun, batch: Path, done: Path) -> None:
-        self.settings, self.history, self.run, self.batch, self.done = settings, history, run, batch, done
-        self.client_ids = np.array([], dtype=np.int64)
-        self.drift: drift.DriftResult | None = None
-
-    def step(self, name: str) -> None:
-        """Run and record one step."""
-        run_step(self.history, self.run, name, getattr(self, f"_{name}"))
-
-    def _ingest(self) -> steps.Counts:
-        """Load the batch (refusing one whose date was already processed)."""
-        if self.done.exists():
-            raise FileExistsError(
-                f"the batch of {self.run.night} was already processed into {self.done}; "
-                f"remove {self.batch} (or {self.done} to process it again)"
-            )
-        self.client_ids = steps.batch_client_ids(self.batch)
-        counts = steps.ingest_batch(self.settings, self.batch)
-        if counts.load_id is not None and counts.rows_out:
-            self.history.record_load(self.run, counts.load_id)
-        return counts
-
-    def _features(self) -> steps.Counts:
-        """Build the new clients' features."""
-        return steps.build_features(self.settings)
-
-    def _score(self) -> steps.Counts:
-        """Score the clients not scored yet."""
-        return steps.score_new(self.settings)
-
-    def _drift(self) -> steps.Counts:
-        """Compare the batch with the training population; raise alerts."""
-        self.drift = drift.check_batch(self.settings, self.run.run_id, self.client_ids, self.run.night)
-        self.run.alerts = [a.message for a in self.drift.alerts]
-        return steps.Counts(rows_in=self.drift.current_rows, rows_out=len(self.drift.columns))
-
-    def _publish(self) -> steps.Counts:
-        """Publish the serving database."""
-        return steps.publish(self.settings)
-
-    def _archive(self) -> steps.Counts:
-        """Move the batch out of the inbox."""
-        self.done.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(self.batch, self.done)
-        self.run.batch_folder = self.done
-        return steps.Counts(rows_in=len(self.client_ids), rows_out=len(self.client_ids))
-
-    def summary(self) -> str:
-        """One line saying what the run did."""
-        assert self.drift is not None
-        return f"{len(self.client_ids)} new applications scored and published; {self.drift.summary()}"
+    return history.finish(run, SUCCEEDED, message=counts.value.summary())

@@ -1,11 +1,13 @@
-"""The ONE place where the nightly run and drift monitoring call the other jobs of the pipeline.
+"""The nodes of the nightly pipeline (see `scheduler.nightly.PIPELINE`): the one place the night calls the jobs.
 
-Each adapter calls one job (ingest, feature build, scoring, publication, champion) and reduces what it
-returns to what the run history records: rows in, rows out. When a job's signature changes, fix it here.
+Each node calls one job (ingest, feature build, scoring, drift, publication) with the inputs the pipeline names
+and reduces what it returns to what the run history records (rows in, rows out), plus the value other nodes
+take as input. When a job's signature changes, fix it here.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from warehouse.database import open_warehouse
+from monitoring import drift
+from scheduler.history import JobRun
+from warehouse.database import one_row, open_warehouse
 from warehouse.features import FEATURES_TABLE, ID_COLUMN
 from warehouse.settings import Settings
 
@@ -29,6 +33,8 @@ class Counts:
     rows_out: int | None = None
     load_id: int | None = None
     """The ingest load that brought the rows (ingest step only)."""
+    value: Any = None
+    """What the node hands to the nodes after it (the pipeline names it: its `output`)."""
 
 
 def batch_client_ids(folder: Path) -> np.ndarray:
@@ -38,24 +44,32 @@ def batch_client_ids(folder: Path) -> np.ndarray:
     return ids.to_numpy(dtype=np.int64)
 
 
-def ingest_batch(settings: Settings, folder: Path) -> Counts:
-    """Load a batch folder into the warehouse's raw tables (all of it or nothing)."""
-    from warehouse.ingest import IngestError, ingest_folder
+def ingest_batch(settings: Settings, batch: Path, done: Path) -> Counts:
+    """Load a batch folder into the warehouse's raw tables (all of it or nothing); its value: the new clients."""
+    from ingest.files import IngestError
+    from ingest.load import ingest_folder
 
-    report = ingest_folder(folder, settings, progress=False)
+    if done.exists():
+        raise FileExistsError(
+            f"the batch of {batch.name} was already processed into {done}; "
+            f"remove {batch} (or {done} to process it again)"
+        )
+    client_ids = batch_client_ids(batch)
+    report = ingest_folder(batch, settings, progress=False)
     if not report.committed:
         problems = "; ".join(f"{f.file_name}: {f.message}" for f in report.rejected_files)
-        raise IngestError(f"batch {folder} rejected, the warehouse is unchanged: {problems}")
+        raise IngestError(f"batch {batch} rejected, the warehouse is unchanged: {problems}")
     return Counts(
         rows_in=sum(f.rows_read for f in report.files),
         rows_out=sum(f.rows_loaded for f in report.files),
         load_id=report.load_id,
+        value=client_ids,
     )
 
 
 def build_features(settings: Settings) -> Counts:
     """Bring the feature store up to date with the raw tables (incrementally): clients in all, rebuilt."""
-    from warehouse.features import build_features as build
+    from featurestore.build import build_features as build
 
     result = build(settings)
     rebuilt = result.rows_processed.get(FEATURES_TABLE.split(".")[-1])
@@ -78,6 +92,26 @@ def publish(settings: Settings) -> Counts:
     return Counts(rows_out=sum(summary.rows.values()))
 
 
+def check_drift(settings: Settings, run: JobRun, client_ids: np.ndarray | None) -> Counts:
+    """Compare a batch's clients (None: the whole test set) with the training population; the run carries the
+    alerts, the value is the drift result."""
+    assert run.run_id is not None, "a recorded run"
+    if client_ids is None:
+        result = drift.check_test_set(settings, run.run_id)
+    else:
+        result = drift.check_batch(settings, run.run_id, client_ids, run.night)
+    run.alerts = [a.message for a in result.alerts]
+    return Counts(rows_in=result.current_rows, rows_out=len(result.columns), value=result)
+
+
+def archive(run: JobRun, batch: Path, done: Path, client_ids: np.ndarray) -> Counts:
+    """Move the batch out of the inbox, so it is never scored twice."""
+    done.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(batch, done)
+    run.batch_folder = done
+    return Counts(rows_in=len(client_ids), rows_out=len(client_ids))
+
+
 def score_counts(settings: Settings) -> dict[int, int]:
     """How many scores each client got from successful scoring runs (client id -> count)."""
     from scoring.score_tables import PREDICTIONS, RUNS
@@ -92,36 +126,7 @@ def score_counts(settings: Settings) -> dict[int, int]:
         )
 
 
-def load_champion(settings: Settings) -> Any:
-    """The registered champion, as the scorer loads it (booster, features, threshold, version)."""
-    from scoring.score import load_model
-
-    return load_model(settings)
-
-
-def champion_features(champion: Any) -> list[str]:
-    """The feature columns the champion was trained on, in training order."""
-    return list(champion.features)
-
-
-def top_features(champion: Any, frame: pd.DataFrame, n: int) -> list[str]:
-    """The champion's n most important features over `frame`: mean |SHAP| (TreeSHAP), largest first."""
-    contributions = champion.booster.predict(_matrix(champion, frame), pred_contrib=True)[:, :-1]
-    order = np.argsort(-np.abs(contributions).mean(axis=0), kind="stable")
-    return [champion_features(champion)[i] for i in order[:n]]
-
-
-def predict(champion: Any, frame: pd.DataFrame) -> np.ndarray:
-    """The champion's probability of default for each row of `frame` (columns: its features, in order)."""
-    return champion.probability(_matrix(champion, frame))
-
-
-def _matrix(champion: Any, frame: pd.DataFrame) -> np.ndarray:
-    """The champion's features of `frame`, in its order, as a float matrix (NaN for missing)."""
-    return frame[champion_features(champion)].to_numpy(dtype=np.float64, na_value=np.nan)
-
-
 def _count(settings: Settings, table: str) -> int:
     """Rows of a warehouse table."""
     with open_warehouse(settings.warehouse_path) as con:
-        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return one_row(con, f"SELECT count(*) FROM {table}")[0]

@@ -195,7 +195,7 @@ class CrossValidator:
         """Train on the fold's training part, stopping early on its inner validation split."""
         train_set, valid_set = self._fold_sets(fold, candidate.imbalance, sampled)
         return lgb.train(
-            self._params(candidate, self.seed + fold, train_set.get_label()),
+            self._params(candidate, self.seed + fold, np.asarray(train_set.get_label())),
             train_set,
             num_boost_round=MAX_ROUNDS,
             valid_sets=[valid_set],
@@ -261,7 +261,7 @@ def corrected_probability(
     booster: lgb.Booster, X: np.ndarray, offset: float, num_iteration: int | None = None
 ) -> np.ndarray:
     """A booster's probability of default at the real default rate: its raw score less the offset."""
-    return expit(booster.predict(X, num_iteration=num_iteration, raw_score=True) - offset)
+    return expit(np.asarray(booster.predict(X, num_iteration=num_iteration, raw_score=True)) - offset)
 
 
 def cap_rows(rows: np.ndarray, y: np.ndarray, limit: int, seed: int) -> np.ndarray:

@@ -82,8 +82,8 @@ def score_distribution_plot(y: np.ndarray, p: np.ndarray, threshold: float) -> F
     """Histograms of the predicted probability for good clients and defaulters."""
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(0, 1, 51)
-    ax.hist(p[y == 0], bins=bins, alpha=0.6, density=True, label="repaid (TARGET=0)")
-    ax.hist(p[y == 1], bins=bins, alpha=0.6, density=True, label="defaulted (TARGET=1)")
+    ax.hist(p[y == 0], bins=bins.tolist(), alpha=0.6, density=True, label="repaid (TARGET=0)")
+    ax.hist(p[y == 1], bins=bins.tolist(), alpha=0.6, density=True, label="defaulted (TARGET=1)")
     ax.axvline(threshold, color="C3", ls="--", label="threshold")
     ax.set(xlabel="Predicted probability of default", ylabel="Density", title="Score distribution by class")
     ax.legend()

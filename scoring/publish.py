@@ -24,18 +24,15 @@ from pathlib import Path
 import duckdb
 
 from scoring import score_tables as st
+from warehouse.clock import utc_now
+from warehouse.database import one_row
 from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN, TARGET_COLUMN
 from warehouse.schema import tables
 from warehouse.settings import Settings
+from warehouse.sql import literal
 
 SOURCE = "wh"
 """Catalog name under which the working warehouse is attached (read-only) while publishing."""
-
-PUBLICATION_COMMENT = "When the serving database was published and the last successful scoring run in it."
-PUBLICATION_COLUMNS = {
-    "published_at": "When this serving database was published (UTC).",
-    "last_run_id": "The last scoring run (scores.runs.run_id) that had succeeded at publication.",
-}
 
 
 class PublishError(RuntimeError):
@@ -174,10 +171,11 @@ def _is_publication(path: Path) -> bool:
     try:
         with duckdb.connect(str(path), read_only=True) as con:
             return bool(
-                con.execute(
+                one_row(
+                    con,
                     "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $s AND table_name = 'publication'",
                     {"s": st.SCHEMA},
-                ).fetchone()[0]
+                )[0]
             )
     except duckdb.Error:
         return False
@@ -191,7 +189,7 @@ def _build(
     updated: list[str] = []
     with duckdb.connect(str(staging)) as con:
         con.execute("SET enable_progress_bar = false")
-        con.execute(f"ATTACH {st.sql_literal(str(warehouse))} AS {SOURCE} (READ_ONLY)")
+        con.execute(f"ATTACH {literal(str(warehouse))} AS {SOURCE} (READ_ONLY)")
         if st.RUNS.qualified not in _source_tables(con):
             raise PublishError(f"{warehouse} has no {st.RUNS.qualified} table: run `credit-scoring score` first.")
         plan = published_tables(con)
@@ -210,14 +208,12 @@ def _build(
                 checkpoint("publish_copying")
         con.execute(
             f"""
-            CREATE OR REPLACE TABLE {st.SCHEMA}.publication AS
+            CREATE OR REPLACE TABLE {st.PUBLICATION.qualified} AS
             SELECT $now AS published_at, max(run_id) AS last_run_id
             FROM {SOURCE}.{st.RUNS.qualified} WHERE status = 'succeeded'""",
-            {"now": st.utc_now()},
+            {"now": utc_now()},
         )
-        con.execute(f"COMMENT ON TABLE {st.SCHEMA}.publication IS {st.sql_literal(PUBLICATION_COMMENT)}")
-        for column, comment in PUBLICATION_COLUMNS.items():
-            con.execute(f"COMMENT ON COLUMN {st.SCHEMA}.publication.{column} IS {st.sql_literal(comment)}")
+        st.PUBLICATION.document(con)
         con.execute(f"DETACH {SOURCE}")
         con.execute("CHECKPOINT")
     return rows, tuple(updated)
@@ -230,8 +226,8 @@ def _update_in_place(con: duckdb.DuckDBPyConnection, table: Published) -> bool:
     delta = table.delta
     con.execute(f"CREATE OR REPLACE TEMP TABLE _gone AS {delta.target_keys} EXCEPT {delta.source_keys}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS {delta.source_keys} EXCEPT {delta.target_keys}")
-    (changed,) = con.execute("SELECT (SELECT count(*) FROM _gone) + (SELECT count(*) FROM _new)").fetchone()
-    (total,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+    (changed,) = one_row(con, "SELECT (SELECT count(*) FROM _gone) + (SELECT count(*) FROM _new)")
+    (total,) = one_row(con, f"SELECT count(*) FROM {table.name}")
     if changed > REBUILD_SHARE * max(total, 1):
         return False
     same = " AND ".join(f't."{k}" IS NOT DISTINCT FROM d."{k}"' for k in delta.key)
@@ -267,14 +263,14 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, table: Published) -> None:
     comments = [row[0] for row in con.execute(f"SELECT comment FROM duckdb_tables() WHERE {where}", params).fetchall()]
     for comment in [table.comment] if table.comment else comments:
         if comment:
-            con.execute(f"COMMENT ON TABLE {table.name} IS {st.sql_literal(comment)}")
+            con.execute(f"COMMENT ON TABLE {table.name} IS {literal(comment)}")
     published = {row[0] for row in con.execute(f"DESCRIBE {table.name}").fetchall()}
     for column, text in con.execute(
         f"SELECT column_name, comment FROM duckdb_columns() WHERE {where} AND comment IS NOT NULL AND comment <> ''",
         params,
     ).fetchall():
         if column in published:
-            con.execute(f'COMMENT ON COLUMN {table.name}."{column}" IS {st.sql_literal(text)}')
+            con.execute(f'COMMENT ON COLUMN {table.name}."{column}" IS {literal(text)}')
 
 
 def _source_tables(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -8,7 +8,7 @@ metrics; the scalar ones are also model-version tags, readable in the MLflow UI.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,69 +43,76 @@ TAG_KEYS = (
 """Metadata entries that are also set as model-version tags."""
 
 
-@dataclass(frozen=True)
-class Champion:
-    """A registered model version ready to score: booster, features in order, threshold, provenance."""
+class NoChampionError(LookupError):
+    """No version of the model holds the champion alias yet."""
 
-    model: lgb.Booster
+
+@dataclass(frozen=True)
+class Model:
+    """A model version ready to score: booster, features in order, threshold, provenance."""
+
+    booster: lgb.Booster
     features: list[str]
     threshold: float
+    name: str
     version: int
     run_id: str
-    metadata: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """What the version was registered with (features, threshold, recipe, OOF metrics...); empty if never
+    registered."""
     registered_at: datetime | None = None
     """When the version was registered (UTC)."""
-
-    @property
-    def booster(self) -> lgb.Booster:
-        """The LightGBM booster (same object as model)."""
-        return self.model
+    log_odds_offset: float = 0.0
+    """Subtracted from the booster's raw score so probabilities are at the real default rate (0: no
+    class weights or undersampling)."""
 
     @property
     def data_hash(self) -> str:
         """Hash of the training data the version was fitted on."""
         return str(self.metadata["data_hash"])
 
-    @property
-    def log_odds_offset(self) -> float:
-        """Subtracted from the booster's raw score so probabilities are at the real default rate (0: no
-        class weights or undersampling)."""
-        if not self.metadata.get("threshold_prior_corrected"):
-            return 0.0  # registered before the correction: its threshold is on the uncorrected scale
-        return float(self.metadata.get("log_odds_offset", 0.0))
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        """Probability of default of each row of a feature matrix (model order), at the real default rate."""
+        return corrected_probability(self.booster, X, self.log_odds_offset)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Probability of default for each row of a frame holding (at least) the model's features."""
+        return self.probability(self.matrix(frame))
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's features of `frame`, in model order, as a float matrix (NaN for missing)."""
         missing = [name for name in self.features if name not in frame.columns]
         if missing:
             raise ValueError(f"Model version {self.version} needs the feature columns {missing[:10]}.")
-        X = frame[self.features].to_numpy(dtype=np.float64, na_value=np.nan)
-        return corrected_probability(self.model, X, self.log_odds_offset)
+        return frame[self.features].to_numpy(dtype=np.float64, na_value=np.nan)
 
+    def used_features(self) -> np.ndarray:
+        """Indices of the features the trees split on; the others contribute exactly 0 to every score."""
+        return np.flatnonzero(self.booster.feature_importance(importance_type="split") > 0)
 
-def model_card(settings: Settings, champion: Champion) -> dict[str, Any]:
-    """One row of scores.model_card: how the version was made, from its registry metadata."""
-    meta = champion.metadata
-    recipe = meta.get("recipe", {})
-    metrics = meta.get("oof_metrics") or {
-        key: meta[f"oof_{key}"] for key in ("auc", "cost_per_client") if f"oof_{key}" in meta
-    }
-    return {
-        "model_name": settings.model_name,
-        "model_version": champion.version,
-        "run_id": champion.run_id,
-        "trained_at": champion.registered_at,
-        "train_rows": meta.get("training_rows"),
-        "features": len(champion.features),
-        "candidate": meta.get("candidate"),
-        "imbalance": recipe.get("imbalance"),
-        "metrics": json.dumps(metrics, sort_keys=True),
-        "threshold": champion.threshold,
-        "cost_false_negative": meta.get("cost_false_negative"),
-        "cost_false_positive": meta.get("cost_false_positive"),
-        "data_hash": meta.get("data_hash"),
-        "report_path": str(report_path(settings, champion.run_id)),
-    }
+    def card(self, settings: Settings) -> dict[str, Any]:
+        """Its row of scores.model_card: how the version was made, from its registry metadata."""
+        meta = self.metadata
+        recipe = meta.get("recipe", {})
+        metrics = meta.get("oof_metrics") or {
+            key: meta[f"oof_{key}"] for key in ("auc", "cost_per_client") if f"oof_{key}" in meta
+        }
+        return {
+            "model_name": self.name,
+            "model_version": self.version,
+            "run_id": self.run_id,
+            "trained_at": self.registered_at,
+            "train_rows": meta.get("training_rows"),
+            "features": len(self.features),
+            "candidate": meta.get("candidate"),
+            "imbalance": recipe.get("imbalance"),
+            "metrics": json.dumps(metrics, sort_keys=True) if metrics else None,
+            "threshold": self.threshold,
+            "cost_false_negative": meta.get("cost_false_negative"),
+            "cost_false_positive": meta.get("cost_false_positive"),
+            "data_hash": meta.get("data_hash"),
+            "report_path": str(report_path(settings, self.run_id)) if meta else None,
+        }
 
 
 def connect(settings: Settings) -> MlflowClient:
@@ -150,40 +157,48 @@ def set_champion(client: MlflowClient, settings: Settings, version: int | str) -
     client.set_registered_model_alias(settings.model_name, CHAMPION_ALIAS, str(version))
 
 
-def version_metadata(client: MlflowClient, version: ModelVersion) -> dict[str, Any]:
+def version_metadata(version: ModelVersion) -> dict[str, Any]:
     """The metadata a version was logged with (features, threshold, recipe, OOF metrics...)."""
-    info = mlflow.models.get_model_info(version.source)
+    info = mlflow.models.get_model_info(str(version.source))
     return dict(info.metadata or {})
 
 
-def load_version(settings: Settings, version: int | str) -> Champion:
+def load_version(settings: Settings, version: int | str) -> Model:
     """A registered version of settings.model_name, ready to score."""
     client = connect(settings)
-    return _load(client, client.get_model_version(settings.model_name, str(version)))
+    return _load(settings, client.get_model_version(settings.model_name, str(version)))
 
 
-def load_champion(settings: Settings) -> Champion | None:
-    """The current champion (booster, features, threshold, version, run id), or None if none is registered."""
-    client = connect(settings)
-    version = champion_version(client, settings)
-    return None if version is None else _load(client, version)
+def load_champion(settings: Settings) -> Model:
+    """The current champion, ready to score: the one way every job loads it."""
+    version = champion_version(connect(settings), settings)
+    if version is None:
+        raise NoChampionError(
+            f"No champion model {settings.model_name!r} in the MLflow registry at {settings.tracking_uri}. "
+            "Run `credit-scoring train` first."
+        )
+    return _load(settings, version)
 
 
-def _load(client: MlflowClient, version: ModelVersion) -> Champion:
+def _load(settings: Settings, version: ModelVersion) -> Model:
     """Load a version's booster and metadata, checking the feature list matches the booster's."""
-    metadata = version_metadata(client, version)
+    metadata = version_metadata(version)
     booster = mlflow.lightgbm.load_model(version.source)
     features = list(metadata["features"])
     if booster.feature_name() != features:
         raise ValueError(f"Model version {version.version}: booster features differ from the registered list.")
-    return Champion(
-        model=booster,
+    # Versions registered before the prior correction have thresholds on the uncorrected scale.
+    offset = float(metadata.get("log_odds_offset", 0.0)) if metadata.get("threshold_prior_corrected") else 0.0
+    return Model(
+        booster=booster,
         features=features,
         threshold=float(metadata["threshold"]),
+        name=settings.model_name,
         version=int(version.version),
         run_id=str(version.run_id),
         metadata=metadata,
         registered_at=datetime.fromtimestamp(version.creation_timestamp / 1000, UTC).replace(tzinfo=None),
+        log_odds_offset=offset,
     )
 
 

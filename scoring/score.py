@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import duckdb
-import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 from rich.table import Table
 
 from scoring import score_tables as st
 from scoring.labels import feature_labels
-from scoring.models import corrected_probability
 from scoring.publish import publish
+from scoring.registry import Model, NoChampionError, load_champion
+from warehouse.clock import utc_now
 from warehouse.database import open_warehouse
 from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN
 from warehouse.settings import Settings
@@ -44,30 +43,6 @@ Progress = Callable[[int, int], None]
 
 class ScoringError(RuntimeError):
     """Scoring cannot run: no champion, or a feature store that does not match the model."""
-
-
-@dataclass(frozen=True)
-class Model:
-    """What scoring needs from the champion: the LightGBM booster, its features in order, the threshold."""
-
-    booster: lgb.Booster
-    features: list[str]
-    threshold: float
-    name: str
-    version: int
-    run_id: str
-    card: dict[str, Any] = field(default_factory=dict)
-    """Its row of scores.model_card (registry metadata); empty for a model that was never registered."""
-    log_odds_offset: float = 0.0
-    """Subtracted from the booster's raw score (class weights or undersampling lifted it; see training)."""
-
-    def probability(self, X: np.ndarray) -> np.ndarray:
-        """Probability of default of each row of a feature matrix (model order), at the real default rate."""
-        return corrected_probability(self.booster, X, self.log_odds_offset)
-
-    def used_features(self) -> np.ndarray:
-        """Indices of the features the trees split on; the others contribute exactly 0 to every score."""
-        return np.flatnonzero(self.booster.feature_importance(importance_type="split") > 0)
 
 
 @dataclass
@@ -130,7 +105,7 @@ def score(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     started = time.perf_counter()
-    model = model or load_model(settings)
+    model = model or _champion(settings)
     stage = checkpoint or (lambda name: None)
     with _connect_warehouse(settings) as con:
         _check_feature_store(con, settings, model)
@@ -155,26 +130,12 @@ def score(
     return summary
 
 
-def load_model(settings: Settings) -> Model:
-    """The registered champion as a Model, or a clear error telling how to get one."""
-    from scoring.registry import load_champion, model_card  # the training side owns the registry
-
-    champion = load_champion(settings)
-    if champion is None:
-        raise ScoringError(
-            f"No champion model {settings.model_name!r} in the MLflow registry at "
-            f"{settings.tracking_uri}. Run `credit-scoring train` first."
-        )
-    return Model(
-        booster=champion.booster,
-        features=list(champion.features),
-        threshold=float(champion.threshold),
-        name=settings.model_name,
-        version=int(champion.version),
-        run_id=str(champion.run_id),
-        card=model_card(settings, champion),
-        log_odds_offset=champion.log_odds_offset,
-    )
+def _champion(settings: Settings) -> Model:
+    """The registered champion, or ScoringError saying how to get one."""
+    try:
+        return load_champion(settings)
+    except NoChampionError as error:
+        raise ScoringError(str(error)) from error
 
 
 def _connect_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -196,10 +157,10 @@ def _run(
 ) -> None:
     """Score, explain and write every selected client, then refresh latest decisions and statistics."""
     _store_labels(con, settings, model.features)
-    _store_model_card(con, model)
+    _store_model_card(con, settings, model)
     clients = _select_clients(con, model, summary.mode)
     total = clients.num_rows
-    scored_at = st.utc_now()
+    scored_at = utc_now()
     for start in range(0, total, chunk_rows):
         _score_chunk(con, model, summary, clients.slice(start, chunk_rows), scored_at)
         stage("chunk_written")
@@ -227,16 +188,9 @@ def _store_labels(con: duckdb.DuckDBPyConnection, settings: Settings, features: 
     _insert(con, st.FEATURE_LABELS, labels)
 
 
-def _store_model_card(con: duckdb.DuckDBPyConnection, model: Model) -> None:
-    """Write (or refresh) the model version's card; a model never registered gets what it knows of itself."""
-    known = {
-        "model_name": model.name,
-        "model_version": model.version,
-        "run_id": model.run_id,
-        "features": len(model.features),
-        "threshold": model.threshold,
-    }
-    card = {**known, **model.card}
+def _store_model_card(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model) -> None:
+    """Write (or refresh) the model version's card."""
+    card = model.card(settings)
     con.execute(
         f"DELETE FROM {st.MODEL_CARD.qualified} WHERE model_name = $name AND model_version = $version",
         {"name": model.name, "version": model.version},
@@ -274,7 +228,7 @@ def _score_chunk(
     summary.proba_seconds += time.perf_counter() - tick
     summary.proba_cpu_seconds += time.process_time() - cpu
     tick, cpu = time.perf_counter(), time.process_time()
-    contributions = model.booster.predict(X, pred_contrib=True)
+    contributions = np.asarray(model.booster.predict(X, pred_contrib=True))
     summary.shap_seconds += time.perf_counter() - tick
     summary.shap_cpu_seconds += time.process_time() - cpu
 
@@ -387,7 +341,7 @@ def _prune_explanations(con: duckdb.DuckDBPyConnection, retention_days: int) -> 
                            WHERE started_at < $now - to_days(CAST($days AS INTEGER)))
           AND NOT EXISTS (SELECT 1 FROM {st.LATEST.qualified} AS l
                           WHERE l.run_id = e.run_id AND l.SK_ID_CURR = e.SK_ID_CURR)""",
-        {"now": st.utc_now(), "days": retention_days},
+        {"now": utc_now(), "days": retention_days},
     )
 
 
@@ -473,7 +427,7 @@ def _fail_interrupted_runs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"UPDATE {st.RUNS.qualified} SET status = 'failed', finished_at = $now, "
         "error = 'interrupted: the scoring process stopped before committing' WHERE status = 'running'",
-        {"now": st.utc_now()},
+        {"now": utc_now()},
     )
 
 
@@ -483,7 +437,7 @@ def _start_run(con: duckdb.DuckDBPyConnection, model: Model, mode: str) -> Score
     con.execute(
         f"INSERT INTO {st.RUNS.qualified} (run_id, model_name, model_version, model_run_id, threshold, mode, "
         "started_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
-        [run_id, model.name, model.version, model.run_id, model.threshold, mode, st.utc_now()],
+        [run_id, model.name, model.version, model.run_id, model.threshold, mode, utc_now()],
     )
     return ScoreSummary(
         run_id=run_id,
@@ -501,7 +455,7 @@ def _finish_run(con: duckdb.DuckDBPyConnection, summary: ScoreSummary, error: Ba
         "accepted = $accepted, refused = $refused, error = $error WHERE run_id = $run",
         {
             "status": "failed" if error else "succeeded",
-            "now": st.utc_now(),
+            "now": utc_now(),
             "run": summary.run_id,
             "n": 0 if error else summary.clients_scored,
             "accepted": 0 if error else summary.accepted,

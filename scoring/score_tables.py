@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-
 import duckdb
 
+from warehouse.tables import TableDoc
+
 SCHEMA = "scores"
-
-
-@dataclass(frozen=True)
-class TableDoc:
-    """One table of the scores schema: its comment and its columns (name, DuckDB type, comment)."""
-
-    name: str
-    comment: str
-    columns: tuple[tuple[str, str, str], ...]
-
-    @property
-    def qualified(self) -> str:
-        """schema.table"""
-        return f"{SCHEMA}.{self.name}"
 
 
 HASH_TYPE = "{hash_type}"
 """Placeholder for the type of features.client_features.FEATURE_HASH, whatever the feature store uses."""
 
 RUNS = TableDoc(
+    SCHEMA,
     "runs",
     "One row per scoring run: which model scored which clients, when, and whether it succeeded. "
     "Only runs with status 'succeeded' have rows in predictions and explanations.",
@@ -58,6 +44,7 @@ RUNS = TableDoc(
 )
 
 PREDICTIONS = TableDoc(
+    SCHEMA,
     "predictions",
     "Every score ever given: one row per (run_id, SK_ID_CURR), history kept "
     "across runs. Join scores.runs for the model name and run status.",
@@ -94,6 +81,7 @@ PREDICTIONS = TableDoc(
 )
 
 EXPLANATIONS = TableDoc(
+    SCHEMA,
     "explanations",
     "Exact TreeSHAP contribution of every model feature to every score, "
     "in log-odds of default (positive = raised the risk); base_value + sum(contribution) = raw_score "
@@ -115,6 +103,7 @@ EXPLANATIONS = TableDoc(
 )
 
 LATEST = TableDoc(
+    SCHEMA,
     "latest",
     "The current decision: one row per client with the latest score and the main reasons in plain language.",
     (
@@ -148,6 +137,7 @@ LATEST = TableDoc(
 )
 
 FEATURE_LABELS = TableDoc(
+    SCHEMA,
     "feature_labels",
     "Plain-language label of every model feature, used in the reasons.",
     (
@@ -162,6 +152,7 @@ FEATURE_LABELS = TableDoc(
 )
 
 GLOBAL_IMPORTANCE = TableDoc(
+    SCHEMA,
     "global_importance",
     "Global feature importance of each model version: mean absolute "
     "SHAP contribution over the clients whose latest score comes from that version.",
@@ -176,6 +167,7 @@ GLOBAL_IMPORTANCE = TableDoc(
 )
 
 FEATURE_QUANTILES = TableDoc(
+    SCHEMA,
     "feature_quantiles",
     "Distribution of the most important features among scored "
     "clients (their latest score), overall and by decision, for comparing one client "
@@ -190,6 +182,7 @@ FEATURE_QUANTILES = TableDoc(
 )
 
 MODEL_CARD = TableDoc(
+    SCHEMA,
     "model_card",
     "How each model version that has scored clients was made: one row per (model_name, model_version), "
     "from its MLflow registry entry and training run; refreshed by every scoring run that uses it.",
@@ -228,20 +221,22 @@ TABLES = (
 )
 
 
+PUBLICATION = TableDoc(
+    SCHEMA,
+    "publication",
+    "When the serving database was published and the last successful scoring run in it (only in the serving database).",
+    (
+        ("published_at", "TIMESTAMP", "When this serving database was published (UTC)."),
+        ("last_run_id", "BIGINT", "The last scoring run (scores.runs.run_id) that had succeeded at publication."),
+    ),
+)
+"""Written by each publication into the serving database; not one of TABLES (the warehouse has no such table)."""
+
+
 def create_tables(con: duckdb.DuckDBPyConnection, hash_type: str) -> None:
     """Create the scores schema and its documented tables if they do not exist yet."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     for table in TABLES:
-        columns = ", ".join(f'"{name}" {kind.replace(HASH_TYPE, hash_type)}' for name, kind, _ in table.columns)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table.qualified} ({columns})")
-        document(con, table)
-
-
-def document(con: duckdb.DuckDBPyConnection, table: TableDoc) -> None:
-    """Attach the table's and its columns' comments (COMMENT ON) so analysts see them in the catalog."""
-    con.execute(f"COMMENT ON TABLE {table.qualified} IS {sql_literal(table.comment)}")
-    for name, _, comment in table.columns:
-        con.execute(f'COMMENT ON COLUMN {table.qualified}."{name}" IS {sql_literal(comment)}')
+        table.create(con, hash_type=hash_type)
 
 
 def latest_explanations_sql(catalog: str = "") -> str:
@@ -251,13 +246,3 @@ def latest_explanations_sql(catalog: str = "") -> str:
         f"SELECT e.* FROM {prefix}{EXPLANATIONS.qualified} AS e SEMI JOIN {prefix}{LATEST.qualified} AS l "
         "ON e.run_id = l.run_id AND e.SK_ID_CURR = l.SK_ID_CURR"
     )
-
-
-def sql_literal(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def utc_now() -> datetime:
-    """Current UTC time without time zone (DuckDB TIMESTAMP)."""
-    return datetime.now(UTC).replace(tzinfo=None)

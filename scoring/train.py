@@ -226,7 +226,7 @@ def shap_importance(booster: lgb.Booster, data: TrainingData, seed: int) -> dict
     """Mean |SHAP| per feature (exact TreeSHAP) over a seeded sample of training rows, largest first."""
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(data.n_rows, size=min(SHAP_SAMPLE_ROWS, data.n_rows), replace=False))
-    contributions = booster.predict(data.X[rows], pred_contrib=True)[:, :-1]
+    contributions = np.asarray(booster.predict(data.X[rows], pred_contrib=True))[:, :-1]
     mean_abs = np.abs(contributions).mean(axis=0)
     order = np.argsort(-mean_abs, kind="stable")
     return {data.features[i]: float(mean_abs[i]) for i in order}
@@ -309,7 +309,7 @@ def _decide(
     previous_cost = previous_auc = None
     how = ""
     if current is not None and not promote:
-        metadata = registry.version_metadata(client, current)
+        metadata = registry.version_metadata(current)
         if "recipe" in metadata:
             if not stored_metrics_comparable(metadata, settings, validator.data):
                 steps.extend(settings.cv_folds)
@@ -357,6 +357,7 @@ def _log_candidate(ev: Evaluation) -> None:
     """One nested MLflow run per candidate: its recipe and out-of-fold metrics."""
     candidate = ev.result.candidate
     parent = mlflow.active_run()
+    assert parent is not None, "candidates are logged inside the training run"
     with mlflow.start_run(run_name=candidate.name, nested=True, experiment_id=parent.info.experiment_id):
         params: dict[str, Any] = {
             "kind": candidate.kind,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -25,3 +26,11 @@ def open_warehouse(path: Path, error: type[Exception] = WarehouseBusyError) -> d
         raise error(f"cannot open warehouse {path}: {cause}") from cause
     con.execute("SET enable_progress_bar = false")
     return con
+
+
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...]:
+    """The one row of a query that always returns one (an aggregate: count, max...)."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise RuntimeError(f"expected one row, got none: {sql}")
+    return row

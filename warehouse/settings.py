@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "CREDIT_SCORING_"
@@ -89,7 +90,7 @@ class Settings:
         """Read settings from the config file and the environment."""
         env = os.environ if environ is None else environ
         home = Path(env.get(f"{ENV_PREFIX}HOME", PROJECT_ROOT)).resolve()
-        values: dict[str, object] = {"home": home}
+        values: dict[str, Any] = {"home": home}
         config = Path(env.get(f"{ENV_PREFIX}CONFIG", home / "credit-scoring.toml"))
         if config.is_file():
             values.update(tomllib.loads(config.read_text()))
@@ -99,7 +100,7 @@ class Settings:
                 values[f.name] = env[key]
         return cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
 
-    def replace(self, **changes: object) -> Settings:
+    def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (relative paths resolved against home)."""
         return dataclasses.replace(self, **changes)
 
@@ -109,7 +110,7 @@ class Settings:
         return self.mlflow_tracking_uri or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
 
-def _coerce(cls: type[Settings], name: str, value: object) -> object:
+def _coerce(cls: type[Settings], name: str, value: object) -> Any:
     """Convert a config or environment value to the field's declared type."""
     declared = {f.name: f.type for f in fields(cls)}.get(name)
     if declared is None:

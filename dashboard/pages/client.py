@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -123,14 +125,14 @@ def show_profile(client_id: int) -> None:
         st.caption("Only the numeric application fields are published for now (no features.client_profile).")
 
 
-def _profile_value(column: str, value: object) -> str:
+def _profile_value(column: str, value: Any) -> str:
     """Profile values in words (gender, yes/no flags)."""
     words = {
         "CODE_GENDER": {"F": "Woman", "M": "Man", "XNA": "Not given"},
         "FLAG_OWN_CAR": {"Y": "Yes", "N": "No"},
         "FLAG_OWN_REALTY": {"Y": "Yes", "N": "No"},
     }
-    return words.get(column, {}).get(value, format_value(column, value))  # type: ignore[arg-type]
+    return words.get(column, {}).get(value, format_value(column, value))
 
 
 with ui.page_guard():

@@ -55,7 +55,7 @@ def feature_chart(client_id: int | None, feature: str, key: str) -> None:
 def key_features(client_id: int | None) -> list[str]:
     """The features that mattered most for this client, else for the model overall."""
     row = data.client_decision(cfg, client_id) if client_id is not None else None
-    if row is not None:
+    if client_id is not None and row is not None:
         return data.client_top_features(cfg, client_id, row["run_id"], TOP_CHARTS)
     return list(data.global_importance(cfg, data.champion_version(cfg), TOP_CHARTS)["feature"])
 

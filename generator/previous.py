@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from warehouse.generate_common import (
+from generator.common import (
     MISSING_CODE,
     Columns,
     code_of,

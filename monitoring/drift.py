@@ -16,19 +16,20 @@ the test set instead (clients never trained on) when it holds MIN_SCORE_REFERENC
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from scheduler import steps
-from scheduler.history import connect
+from scoring.registry import Model, load_champion
+from warehouse.clock import utc_now
+from warehouse.database import one_row, open_warehouse
 from warehouse.features import DATASET_COLUMN, FEATURES_TABLE, ID_COLUMN, LOAD_ID_COLUMN
 from warehouse.settings import Settings
+from warehouse.tables import TableDoc
 
 SCORE_COLUMN = "score"
 PSI_BINS = 10
@@ -40,63 +41,92 @@ TEST_SET = (
     f"{DATASET_COLUMN} = 'test' AND {LOAD_ID_COLUMN} NOT IN "
     "(SELECT load_id FROM ops.job_runs WHERE load_id IS NOT NULL)"
 )
-"""The test set: clients without a known outcome, except those nightly batches brought."""
+"""The test set: clients without a known outcome, except those nightly batches brought (ops.job_runs)."""
 PSI_BANDS = ((0.1, "stable"), (0.25, "watch"), (float("inf"), "act"))
 """The usual reading of PSI: below 0.1 stable, 0.1 to 0.25 watch, above 0.25 act."""
 
-DDL = """
-CREATE SCHEMA IF NOT EXISTS monitoring;
-CREATE TABLE IF NOT EXISTS monitoring.drift_reports (
-    run_id BIGINT PRIMARY KEY, computed_at TIMESTAMP NOT NULL, scope VARCHAR NOT NULL, night DATE,
-    reference_rows BIGINT NOT NULL, current_rows BIGINT NOT NULL, features BIGINT NOT NULL,
-    drifted_features BIGINT NOT NULL, drift_share DOUBLE NOT NULL, score_psi DOUBLE, score_reference VARCHAR,
-    report_path VARCHAR
-);
-CREATE TABLE IF NOT EXISTS monitoring.feature_drift (
-    run_id BIGINT NOT NULL, feature VARCHAR NOT NULL, method VARCHAR NOT NULL, score DOUBLE,
-    threshold DOUBLE, drifted BOOLEAN NOT NULL, PRIMARY KEY (run_id, feature)
-);
-CREATE TABLE IF NOT EXISTS monitoring.psi (
-    run_id BIGINT NOT NULL, variable VARCHAR NOT NULL, psi DOUBLE NOT NULL, band VARCHAR NOT NULL,
-    PRIMARY KEY (run_id, variable)
-);
-CREATE TABLE IF NOT EXISTS monitoring.alerts (
-    run_id BIGINT NOT NULL, kind VARCHAR NOT NULL, value DOUBLE NOT NULL, threshold DOUBLE NOT NULL,
-    message VARCHAR NOT NULL, PRIMARY KEY (run_id, kind)
-);
-COMMENT ON TABLE monitoring.drift_reports IS 'One row per drift check: populations, summary, HTML report.';
-COMMENT ON COLUMN monitoring.drift_reports.run_id IS 'The run (ops.job_runs.run_id) that computed it.';
-COMMENT ON COLUMN monitoring.drift_reports.scope IS 'batch (one night''s new clients) or test_set.';
-COMMENT ON COLUMN monitoring.drift_reports.night IS 'The night whose batch was compared (NULL: test set).';
-COMMENT ON COLUMN monitoring.drift_reports.reference_rows IS 'Training clients in the reference sample.';
-COMMENT ON COLUMN monitoring.drift_reports.current_rows IS 'Clients of the current population compared.';
-COMMENT ON COLUMN monitoring.drift_reports.features IS 'Features compared (the champion''s top features).';
-COMMENT ON COLUMN monitoring.drift_reports.drift_share IS 'Share of the features evidently found drifted.';
-COMMENT ON COLUMN monitoring.drift_reports.score_psi IS 'PSI of the predicted probability of default.';
-COMMENT ON COLUMN monitoring.drift_reports.score_reference IS
-    'Whose scores the score was compared with: test_set (clients never trained on, when the check is a '
-    'batch and the test set has 200 or more) or train (in-sample scores: more spread out, PSI biased up).';
-COMMENT ON COLUMN monitoring.drift_reports.report_path IS 'The evidently HTML report.';
-COMMENT ON TABLE monitoring.feature_drift IS 'evidently''s drift test per column (features and score).';
-COMMENT ON COLUMN monitoring.feature_drift.method IS 'The statistical test evidently chose for the column.';
-COMMENT ON COLUMN monitoring.feature_drift.score IS
-    'The test''s value: a distance (drift when >= threshold) or a p-value (drift when < threshold).';
-COMMENT ON COLUMN monitoring.feature_drift.threshold IS 'The threshold the test compares its score with.';
-COMMENT ON COLUMN monitoring.feature_drift.drifted IS 'evidently''s verdict for the column.';
-COMMENT ON TABLE monitoring.psi IS
-    'Population stability index per variable: sum over 10 reference-decile bins (and one for missing '
-    'values) of (current share - reference share) * ln(current share / reference share); an empty bin '
-    'counts as a share of 0.0001.';
-COMMENT ON COLUMN monitoring.psi.variable IS 'A feature, or ''score'' (the probability of default).';
-COMMENT ON COLUMN monitoring.psi.band IS 'stable (< 0.1), watch (0.1 to 0.25) or act (> 0.25).';
-COMMENT ON TABLE monitoring.alerts IS 'Drift alerts: one row per threshold a check exceeded.';
-COMMENT ON COLUMN monitoring.alerts.kind IS
-    'drift_share (share of drifted features > drift_share_threshold), score_psi (> score_psi_threshold) or '
-    'feature_psi (a top feature''s PSI > feature_psi_threshold).';
-COMMENT ON COLUMN monitoring.alerts.value IS 'The measured value.';
-COMMENT ON COLUMN monitoring.alerts.threshold IS 'The setting it exceeded.';
-COMMENT ON COLUMN monitoring.alerts.message IS 'What happened, in words.';
-"""
+RUN_ID = ("run_id", "BIGINT NOT NULL", "The run (ops.job_runs.run_id) that computed it.")
+
+DRIFT_REPORTS = TableDoc(
+    "monitoring",
+    "drift_reports",
+    "One row per drift check: populations, summary, HTML report.",
+    (
+        RUN_ID,
+        ("computed_at", "TIMESTAMP NOT NULL", "When the check ran (UTC)."),
+        ("scope", "VARCHAR NOT NULL", "batch (one night's new clients) or test_set."),
+        ("night", "DATE", "The night whose batch was compared (NULL: test set)."),
+        ("reference_rows", "BIGINT NOT NULL", "Training clients in the reference sample."),
+        ("current_rows", "BIGINT NOT NULL", "Clients of the current population compared."),
+        ("features", "BIGINT NOT NULL", "Features compared (the champion's top features)."),
+        ("drifted_features", "BIGINT NOT NULL", "Features evidently found drifted."),
+        ("drift_share", "DOUBLE NOT NULL", "Share of the features evidently found drifted."),
+        ("score_psi", "DOUBLE", "PSI of the predicted probability of default."),
+        (
+            "score_reference",
+            "VARCHAR",
+            "Whose scores the score was compared with: test_set (clients never trained on, when the check is a "
+            "batch and the test set has 200 or more) or train (in-sample scores: more spread out, PSI biased up).",
+        ),
+        ("report_path", "VARCHAR", "The evidently HTML report."),
+    ),
+    primary_key=("run_id",),
+)
+
+FEATURE_DRIFT = TableDoc(
+    "monitoring",
+    "feature_drift",
+    "evidently's drift test per column (features and score).",
+    (
+        RUN_ID,
+        ("feature", "VARCHAR NOT NULL", "A feature of features.client_features, or 'score'."),
+        ("method", "VARCHAR NOT NULL", "The statistical test evidently chose for the column."),
+        (
+            "score",
+            "DOUBLE",
+            "The test's value: a distance (drift when >= threshold) or a p-value (drift when < threshold).",
+        ),
+        ("threshold", "DOUBLE", "The threshold the test compares its score with."),
+        ("drifted", "BOOLEAN NOT NULL", "evidently's verdict for the column."),
+    ),
+    primary_key=("run_id", "feature"),
+)
+
+PSI_TABLE = TableDoc(
+    "monitoring",
+    "psi",
+    "Population stability index per variable: sum over 10 reference-decile bins (and one for missing "
+    "values) of (current share - reference share) * ln(current share / reference share); an empty bin "
+    "counts as a share of 0.0001.",
+    (
+        RUN_ID,
+        ("variable", "VARCHAR NOT NULL", "A feature, or 'score' (the probability of default)."),
+        ("psi", "DOUBLE NOT NULL", "The population stability index."),
+        ("band", "VARCHAR NOT NULL", "stable (< 0.1), watch (0.1 to 0.25) or act (> 0.25)."),
+    ),
+    primary_key=("run_id", "variable"),
+)
+
+ALERTS = TableDoc(
+    "monitoring",
+    "alerts",
+    "Drift alerts: one row per threshold a check exceeded.",
+    (
+        RUN_ID,
+        (
+            "kind",
+            "VARCHAR NOT NULL",
+            "drift_share (share of drifted features > drift_share_threshold), score_psi (> score_psi_threshold) "
+            "or feature_psi (a top feature's PSI > feature_psi_threshold).",
+        ),
+        ("value", "DOUBLE NOT NULL", "The measured value."),
+        ("threshold", "DOUBLE NOT NULL", "The setting it exceeded."),
+        ("message", "VARCHAR NOT NULL", "What happened, in words."),
+    ),
+    primary_key=("run_id", "kind"),
+)
+
+TABLES = (DRIFT_REPORTS, FEATURE_DRIFT, PSI_TABLE, ALERTS)
 
 
 @dataclass(frozen=True)
@@ -182,7 +212,7 @@ def psi_band(value: float) -> str:
     return next(band for bound, band in PSI_BANDS if value < bound)
 
 
-def check_batch(settings: Settings, run_id: int, client_ids: Sequence[int], night: date | None = None) -> DriftResult:
+def check_batch(settings: Settings, run_id: int, client_ids: np.ndarray, night: date | None = None) -> DriftResult:
     """Compare one night's new clients with the training population; store and return the findings."""
     if not len(client_ids):
         raise ValueError("drift check of an empty batch: no client ids given")
@@ -197,22 +227,23 @@ def check_test_set(settings: Settings, run_id: int) -> DriftResult:
 
 def _check(settings: Settings, run_id: int, scope: str, night: date | None, ids: pd.DataFrame | None) -> DriftResult:
     """Load the populations, compare them, save the report and store the results."""
-    champion = steps.load_champion(settings)
-    features = steps.champion_features(champion)
+    champion = load_champion(settings)
+    features = champion.features
     batch = ids is not None
     in_batch = f"{ID_COLUMN} IN (SELECT {ID_COLUMN} FROM batch_ids)"
-    with connect(settings) as con:
+    with open_warehouse(settings.warehouse_path) as con:
         con.register("batch_ids", ids if batch else pd.DataFrame({ID_COLUMN: np.array([], np.int64)}))
+        test_set = _test_set(con)
         reference = _sample(con, features, f"{DATASET_COLUMN} = 'train'", settings)
-        current = _sample(con, features, in_batch if batch else TEST_SET, settings)
-        unseen = _sample(con, features, f"{TEST_SET} AND NOT {in_batch}", settings) if batch else None
+        current = _sample(con, features, in_batch if batch else test_set, settings)
+        unseen = _sample(con, features, f"{test_set} AND NOT {in_batch}", settings) if batch else None
     if current.empty:
         raise ValueError(f"drift check ({scope}): none of the clients compared is in {FEATURES_TABLE}")
-    top = steps.top_features(champion, reference, settings.drift_top_features)
+    top = _top_features(champion, reference, settings.drift_top_features)
     reference, current = (_monitored(champion, frame, top) for frame in (reference, current))
     score_reference = None
     if unseen is not None and len(unseen) >= MIN_SCORE_REFERENCE_ROWS:
-        score_reference = steps.predict(champion, unseen)
+        score_reference = champion.predict_proba(unseen)
     result = compare(reference, current, settings, run_id, scope, night, score_reference)
     store(settings, result, night)
     return result
@@ -249,6 +280,12 @@ def compare(
     return _with_alerts(result, settings)
 
 
+def _test_set(con: duckdb.DuckDBPyConnection) -> str:
+    """The test set's condition; every test client when no nightly run was ever recorded."""
+    (runs,) = one_row(con, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'job_runs'")
+    return TEST_SET if runs else f"{DATASET_COLUMN} = 'test'"
+
+
 def _sample(con: duckdb.DuckDBPyConnection, features: list[str], where: str, settings: Settings) -> pd.DataFrame:
     """At most drift_sample_rows clients matching `where`, picked by a seeded hash (same ones each time)."""
     cols = ", ".join(f'"{f}"' for f in features)
@@ -258,10 +295,17 @@ def _sample(con: duckdb.DuckDBPyConnection, features: list[str], where: str, set
     ).df()
 
 
-def _monitored(champion: object, frame: pd.DataFrame, top: list[str]) -> pd.DataFrame:
+def _top_features(champion: Model, frame: pd.DataFrame, n: int) -> list[str]:
+    """The champion's n most important features over `frame`: mean |SHAP| (TreeSHAP), largest first."""
+    contributions = np.asarray(champion.booster.predict(champion.matrix(frame), pred_contrib=True))[:, :-1]
+    order = np.argsort(-np.abs(contributions).mean(axis=0), kind="stable")
+    return [champion.features[i] for i in order[:n]]
+
+
+def _monitored(champion: Model, frame: pd.DataFrame, top: list[str]) -> pd.DataFrame:
     """The monitored columns of a population: the top features and the champion's score."""
     out = frame[top].astype(float)
-    out[SCORE_COLUMN] = steps.predict(champion, frame)
+    out[SCORE_COLUMN] = champion.predict_proba(frame)
     return out.reset_index(drop=True)
 
 
@@ -348,16 +392,17 @@ def _with_alerts(result: DriftResult, settings: Settings) -> DriftResult:
 
 def store(settings: Settings, result: DriftResult, night: date | None) -> None:
     """Write a drift result to the monitoring tables, replacing any earlier rows of the same run."""
-    with connect(settings) as con:
-        con.execute(DDL)
+    with open_warehouse(settings.warehouse_path) as con:
+        for table in TABLES:
+            table.create(con)
         con.execute("BEGIN")
-        for table in ("drift_reports", "feature_drift", "psi", "alerts"):
-            con.execute(f"DELETE FROM monitoring.{table} WHERE run_id = ?", [result.run_id])
+        for table in TABLES:
+            con.execute(f"DELETE FROM {table.qualified} WHERE run_id = ?", [result.run_id])
         con.execute(
             "INSERT INTO monitoring.drift_reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 result.run_id,
-                datetime.now(UTC).replace(tzinfo=None),
+                utc_now(),
                 result.scope,
                 night,
                 result.reference_rows,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from warehouse.generate_common import (
+from generator.common import (
     MISSING_CODE,
     Columns,
     Population,

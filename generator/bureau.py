@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from warehouse.generate_common import (
+from generator.common import (
     Columns,
     code_of,
     counts_to_owner,

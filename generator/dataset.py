@@ -32,10 +32,10 @@ import pyarrow.csv as pacsv
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from warehouse.generate_bureau import bureau_tables
-from warehouse.generate_clients import application_columns
-from warehouse.generate_common import Columns, Population, per_owner_mean, sigmoid
-from warehouse.generate_previous import Behaviour, previous_tables
+from generator.bureau import bureau_tables
+from generator.clients import application_columns
+from generator.common import Columns, Population, per_owner_mean, sigmoid
+from generator.previous import Behaviour, previous_tables
 from warehouse.schema import BUREAU_BALANCE_STATUSES, DAYS_CODE, Table, tables
 
 FULL_SCALE_CLIENTS = 356_255

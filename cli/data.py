@@ -1,0 +1,80 @@
+"""Data in: `generate` (the built-in data set or a nightly batch) and `ingest` (validated loading)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import console
+from warehouse.settings import Settings
+
+app = typer.Typer()
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the CSVs (default: settings data_dir, or the inbox folder of --batch-date)."),
+    ] = None,
+    clients: Annotated[int | None, typer.Option(help="Number of clients, train and test together.")] = None,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            help="'full' for the row counts of the real Kaggle data (307,511 + 48,744 clients, about 58 million rows)."
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed; the same seed gives the same files.")] = None,
+    batch_date: Annotated[
+        str | None,
+        typer.Option(
+            help="Write a nightly batch of new applications for this date (YYYY-MM-DD) instead of a full data set."
+        ),
+    ] = None,
+    applications: Annotated[int, typer.Option(help="Number of new applications in a nightly batch.")] = 2000,
+    drift: Annotated[
+        bool,
+        typer.Option(help="Shift income, age and external scores in a nightly batch, as a changing population would."),
+    ] = False,
+) -> None:
+    """Write realistic data in the exact Kaggle file layout (built-in data when you lack the real files)."""
+    from generator import dataset as gen
+
+    cfg: Settings = ctx.obj
+    seed = cfg.seed if seed is None else seed
+    if batch_date is not None:
+        day = date.fromisoformat(batch_date)
+        target = out or cfg.inbox_dir / day.isoformat()
+        summary = gen.generate_batch(target, day, applications, seed=seed, drift=drift)
+    else:
+        if scale not in (None, "full"):
+            raise typer.BadParameter("--scale only accepts 'full'", param_hint="--scale")
+        n = gen.FULL_SCALE_CLIENTS if scale == "full" else (clients or cfg.clients)
+        summary = gen.generate_dataset(out or cfg.data_dir, n, seed=seed)
+    console.print(summary.as_table())
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    source: Annotated[
+        Path,
+        typer.Argument(help="Folder holding the Kaggle CSV files (real or generated).", exists=True, file_okay=False),
+    ],
+) -> None:
+    """Load the CSVs of a folder into the warehouse's raw schema, checking each against the schema contract."""
+    from ingest.files import IngestError
+    from ingest.load import ingest_folder
+
+    try:
+        report = ingest_folder(source, ctx.obj)
+    except IngestError as error:
+        console.print(f"[bold red]Ingest rejected:[/] {error}")
+        raise typer.Exit(code=1) from error
+    console.print(report.as_table())
+    if report.rejected_files:
+        raise typer.Exit(code=1)

@@ -1,0 +1,107 @@
+"""The model: `train` (cross-validation, threshold, registry) and `score` (probabilities, reasons, publication)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.common import console
+from warehouse.settings import Settings
+
+app = typer.Typer()
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new/--all",
+            help="--new (default): only clients whose features changed or who have no score "
+            "from the champion's version; --all: everyone.",
+        ),
+    ] = True,
+) -> None:
+    """Score clients with the champion model, explain each score (SHAP), publish the serving database."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scoring.score import ScoringError
+    from scoring.score import score as run_scoring
+
+    with Progress(
+        TextColumn("Scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+    ) as bar:
+        task = bar.add_task("score", total=None)
+        try:
+            summary = run_scoring(
+                ctx.obj,
+                mode="new" if new else "all",
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except ScoringError as error:
+            console.print(f"[bold red]Scoring failed:[/] {error}")
+            raise typer.Exit(code=1) from error
+    console.print(summary.as_table())
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    search_iterations: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="LightGBM hyperparameter sets tried by the random search, each one more "
+            "cross-validation (default: a budget sized for the demo data).",
+        ),
+    ] = None,
+    folds: Annotated[int | None, typer.Option(min=2, help="Cross-validation folds (default: settings).")] = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            "--promote",
+            help="Make the new version the champion even if it does not beat the current one.",
+        ),
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed of folds, samples and models (default: settings).")] = None,
+) -> None:
+    """Compare models by cross-validation, pick the cost-minimising threshold, register the best model."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scoring.data import FeatureStoreError
+    from scoring.train import DEFAULT_SEARCH_ITERATIONS
+    from scoring.train import train as run_training
+
+    cfg: Settings = ctx.obj
+    cfg = cfg.replace(cv_folds=folds or cfg.cv_folds, seed=cfg.seed if seed is None else seed)
+    with Progress(
+        TextColumn("[bold]Training[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("reading the feature store", total=None)
+        try:
+            budget = DEFAULT_SEARCH_ITERATIONS if search_iterations is None else search_iterations
+            summary = run_training(
+                cfg,
+                search_iterations=budget,
+                promote=promote,
+                progress=lambda text, done, total: bar.update(task, description=text, completed=done, total=total),
+            )
+        except FeatureStoreError as error:
+            bar.stop()
+            console.print(f"[bold red]Training failed:[/] {error}")
+            raise typer.Exit(code=1) from error
+    console.print(summary.as_table())
+    verdict = "[bold green]is the new champion[/]" if summary.decision.promoted else "[yellow]is not champion[/]"
+    console.print(
+        f"Registered {cfg.model_name} version {summary.version} ({summary.chosen.name}, "
+        f"threshold {summary.threshold:.4f}, OOF cost {summary.chosen.cost:.4f}/client, "
+        f"AUC {summary.chosen.auc:.4f}) {verdict}: {summary.decision.reason}."
+    )
+    console.print(f"Report: {summary.report_path}")

@@ -1,0 +1,241 @@
+"""Building the feature store with dbt: `build_features` (models and tests), `generate_docs`, `serve_docs`.
+
+dbt runs in a child process, so no connection outlives it and the warehouse file is free afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from rich.table import Table
+
+from warehouse.settings import Settings
+
+DBT_TARGET_DIR = "target"
+DBT_LOG_DIR = "logs"
+_PROGRESS_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|ERROR|FAIL|WARN|SKIP|NO-OP)\b.*?\b([\w.]+)\s")
+
+
+class FeatureBuildError(RuntimeError):
+    """dbt could not build the feature store: names the failing models / tests and why."""
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One model, test, unit test or hook that dbt ran."""
+
+    name: str
+    kind: str
+    status: str
+    seconds: float
+    message: str = ""
+    rows_processed: int | None = None
+    """Keys (clients, credits, loans) the model (re)built in this run, from intermediate.dbt_build_log."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What one `dbt build` ran: every node with its status and timing, and the wall-clock total."""
+
+    nodes: tuple[NodeResult, ...]
+    seconds: float
+    invocation_id: str
+
+    @property
+    def models(self) -> list[NodeResult]:
+        """The models built."""
+        return [n for n in self.nodes if n.kind == "model"]
+
+    @property
+    def tests(self) -> list[NodeResult]:
+        """The data tests and unit tests run."""
+        return [n for n in self.nodes if n.kind in ("test", "unit_test")]
+
+    @property
+    def rows_processed(self) -> dict[str, int]:
+        """Keys rebuilt per incremental model in this run."""
+        return {n.name: n.rows_processed for n in self.models if n.rows_processed is not None}
+
+    def as_table(self) -> Table:
+        """A rich table: one line per model, then the test tally."""
+        table = Table(title=f"dbt build: {len(self.models)} models, {len(self.tests)} tests in {self.seconds:.1f} s")
+        for column in ("model", "status", "rows rebuilt", "seconds"):
+            table.add_column(column, justify="right" if column in ("rows rebuilt", "seconds") else "left")
+        for n in self.models:
+            rows = "" if n.rows_processed is None else f"{n.rows_processed:,}"
+            table.add_row(n.name, n.status, rows, f"{n.seconds:.2f}")
+        passed = sum(n.status == "pass" for n in self.tests)
+        table.caption = f"tests: {passed} passed, {len(self.tests) - passed} not passed"
+        return table
+
+
+ProgressCallback = Callable[[int, int, str], None]
+"""Called as (nodes done, nodes in all, node name) while dbt runs."""
+
+
+def dbt_dirs(settings: Settings) -> tuple[Path, Path]:
+    """dbt's target and log folders for this warehouse, inside the dbt project.
+
+    One pair per warehouse file, so that builds of different warehouses (tests, benchmarks) never read each
+    other's run_results.json, and each keeps dbt's partial parsing (which restarts when the profile changes).
+    """
+    key = hashlib.sha1(str(settings.warehouse_path).encode()).hexdigest()[:10]
+    project = settings.dbt_project_dir
+    return project / DBT_TARGET_DIR / key, project / DBT_LOG_DIR / key
+
+
+def dbt_command(settings: Settings, *args: str) -> list[str]:
+    """The dbt command line for `args`, with this project's project, profiles, target and log folders."""
+    target, logs = dbt_dirs(settings)
+    return [
+        str(Path(sys.executable).with_name("dbt")),
+        *args,
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_profiles_dir),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(logs),
+    ]
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """The environment for dbt: the warehouse path profiles.yml reads, no usage tracking."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "CREDIT_SCORING_WAREHOUSE": str(settings.warehouse_path),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_NO_VERSION_CHECK": "true",
+        }
+    )
+    return env
+
+
+def run_dbt(settings: Settings, *args: str, on_progress: ProgressCallback | None = None) -> tuple[int, str]:
+    """Run dbt in a child process (so no connection outlives it: the warehouse file is free afterwards)."""
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    with subprocess.Popen(
+        dbt_command(settings, *args),
+        env=dbt_environment(settings),
+        cwd=settings.dbt_project_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            match = _PROGRESS_LINE.search(line)
+            if match and on_progress is not None:
+                on_progress(int(match.group(1)), int(match.group(2)), match.group(4))
+    return process.returncode, "".join(lines)
+
+
+def build_features(
+    settings: Settings,
+    *,
+    select: str | None = None,
+    full_refresh: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> BuildResult:
+    """Run `dbt build` (models, tests) on the warehouse; raise FeatureBuildError naming what failed."""
+    if not settings.warehouse_path.exists():
+        raise FeatureBuildError(f"No warehouse at {settings.warehouse_path}: run `credit-scoring ingest` first.")
+    args = ["build", *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
+    started = time.perf_counter()
+    code, output = run_dbt(settings, *args, on_progress=on_progress)
+    seconds = time.perf_counter() - started
+    results_file = dbt_dirs(settings)[0] / "run_results.json"
+    if not results_file.exists() or results_file.stat().st_mtime < time.time() - seconds - 1:
+        raise FeatureBuildError(f"dbt build did not run (exit code {code}):\n{_tail(output)}")
+    result = _read_results(settings, json.loads(results_file.read_text()), seconds)
+    failed = [n for n in result.nodes if n.status in ("error", "fail", "runtime error")]
+    if failed or code != 0:
+        details = "\n".join(f"- {n.kind} {n.name}: {n.status}: {n.message}" for n in failed) or _tail(output)
+        raise FeatureBuildError(f"dbt build failed on {settings.warehouse_path}:\n{details}")
+    return result
+
+
+def _read_results(settings: Settings, run_results: dict, seconds: float) -> BuildResult:
+    """A BuildResult from dbt's run_results.json and the build log of this invocation."""
+    invocation = run_results["metadata"]["invocation_id"]
+    processed = _rows_processed(settings, invocation)
+    names = _node_names(settings)
+    nodes = []
+    for item in run_results["results"]:
+        kind = item["unique_id"].split(".")[0]
+        name = names.get(item["unique_id"], item["unique_id"])
+        nodes.append(
+            NodeResult(
+                name=name,
+                kind=kind,
+                status=str(item["status"]),
+                seconds=float(item.get("execution_time") or 0.0),
+                message=(item.get("message") or "").strip(),
+                rows_processed=processed.get(name),
+            )
+        )
+    return BuildResult(tuple(nodes), seconds, invocation)
+
+
+def _node_names(settings: Settings) -> dict[str, str]:
+    """Readable name of each dbt node ('model_name', 'test_name (file)'), from dbt's manifest."""
+    manifest_file = dbt_dirs(settings)[0] / "manifest.json"
+    if not manifest_file.exists():
+        return {}
+    manifest = json.loads(manifest_file.read_text())
+    names = {}
+    for unique_id, node in {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}.items():
+        kind = unique_id.split(".")[0]
+        where = f" ({node['original_file_path']})" if kind != "model" else ""
+        names[unique_id] = node["name"] + where
+    return names
+
+
+def _rows_processed(settings: Settings, invocation: str) -> dict[str, int]:
+    """Rows each incremental model logged in intermediate.dbt_build_log for this invocation."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        exists = con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'intermediate' and table_name = 'dbt_build_log'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return {}
+        rows = con.execute(
+            "select model, rows_processed from intermediate.dbt_build_log "
+            "where invocation_id = ? and rows_processed is not null",
+            [invocation],
+        ).fetchall()
+    return {model: int(count) for model, count in rows}
+
+
+def _tail(output: str, lines: int = 40) -> str:
+    """The last lines of dbt's output, for error messages."""
+    return "\n".join(output.strip().splitlines()[-lines:])
+
+
+def generate_docs(settings: Settings) -> Path:
+    """Build dbt's documentation site (models, columns, lineage); return its index.html."""
+    code, output = run_dbt(settings, "docs", "generate")
+    if code != 0:
+        raise FeatureBuildError(f"dbt docs generate failed:\n{_tail(output)}")
+    return dbt_dirs(settings)[0] / "index.html"
+
+
+def serve_docs(settings: Settings, port: int = 8080) -> int:
+    """Serve the generated documentation site on `port` until interrupted; return dbt's exit code."""
+    command = dbt_command(settings, "docs", "serve", "--port", str(port), "--no-browser")
+    return subprocess.call(command, env=dbt_environment(settings), cwd=settings.dbt_project_dir)

@@ -1,0 +1,1 @@
+"""The built-in data generator: realistic data in the exact Kaggle file layout, with planted, known risk."""

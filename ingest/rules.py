@@ -1,0 +1,50 @@
+"""The impossible-value rules of ingestion, all in one place (domains of categories come from the contract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from warehouse.schema import DAYS_CODE
+
+APPLICATIONS = ("application_train", "application_test")
+BALANCES = ("POS_CASH_balance", "credit_card_balance")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A value check: rows of `tables` whose `column` is not NULL must satisfy `holds` ({c} = the column)."""
+
+    tables: tuple[str, ...]
+    column: str
+    holds: str
+    reason: str
+
+
+def _non_negative(tables_: tuple[str, ...], *columns: str) -> list[Rule]:
+    """Rules saying that amounts or counts cannot be negative."""
+    return [Rule(tables_, c, "{c} >= 0", f"{c} must not be negative") for c in columns]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(("application_train",), "TARGET", "{c} IN (0, 1)", "TARGET must be 0 or 1"),
+    Rule(APPLICATIONS, "DAYS_BIRTH", "{c} < 0", "DAYS_BIRTH must be negative (days before the application)"),
+    Rule(
+        APPLICATIONS,
+        "DAYS_EMPLOYED",
+        f"{{c}} <= 0 OR {{c}} = {DAYS_CODE}",
+        f"DAYS_EMPLOYED must be negative or the {DAYS_CODE} code",
+    ),
+    *_non_negative(APPLICATIONS, "CNT_CHILDREN", "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE"),
+    *(
+        Rule(APPLICATIONS, f"EXT_SOURCE_{i}", "{c} BETWEEN 0 AND 1", f"EXT_SOURCE_{i} must lie between 0 and 1")
+        for i in (1, 2, 3)
+    ),
+    Rule(("bureau",), "DAYS_CREDIT", "{c} <= 0", "DAYS_CREDIT must not be positive (days before the application)"),
+    *_non_negative(("bureau",), "CREDIT_DAY_OVERDUE", "AMT_CREDIT_SUM"),
+    Rule(("bureau_balance",), "MONTHS_BALANCE", "{c} <= 0", "MONTHS_BALANCE must not be positive"),
+    *_non_negative(("previous_application",), "AMT_APPLICATION", "AMT_CREDIT"),
+    *(Rule(BALANCES, "MONTHS_BALANCE", "{c} < 0", "MONTHS_BALANCE must be negative"),),
+    *_non_negative(BALANCES, "SK_DPD", "SK_DPD_DEF"),
+    *_non_negative(("installments_payments",), "AMT_INSTALMENT", "AMT_PAYMENT"),
+)
+"""The impossible-value rules, all in one place; domains of categorical columns come from the contract."""

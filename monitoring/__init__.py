@@ -1,0 +1,1 @@
+"""Monitoring the scored population: drift against the training population."""
