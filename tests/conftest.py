@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.features import BuildResult
+from featurestore.build import BuildResult
 from warehouse.settings import Settings
+
+TESTS = Path(__file__).parent
+TIERS = ("unit", "integration", "e2e")
 
 SMALL_CLIENTS = 3000
 SMALL_SEED = 7
@@ -29,7 +32,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated data set in the Kaggle layout (read-only: copy it before changing files)."""
-    from warehouse.generate import generate_dataset
+    from generator.dataset import generate_dataset
 
     out = tmp_path_factory.mktemp("small_dataset")
     generate_dataset(out, SMALL_CLIENTS, seed=SMALL_SEED)
@@ -61,8 +64,8 @@ def copy_home(settings: Settings, home: Path) -> Settings:
 @pytest.fixture(scope="session")
 def feature_build(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, BuildResult]:
     """A warehouse holding the small data set's raw tables and its feature store, with what `dbt build` ran."""
-    from warehouse.features import build_features
-    from warehouse.ingest import ingest_folder
+    from featurestore.build import build_features
+    from ingest.load import ingest_folder
 
     settings = Settings(home=tmp_path_factory.mktemp("feature_warehouse"), cv_folds=TEST_FOLDS)
     assert ingest_folder(small_dataset, settings, progress=False).committed
@@ -93,3 +96,12 @@ def served_warehouse(champion_warehouse: Settings, tmp_path_factory: pytest.Temp
     settings = copy_home(champion_warehouse, tmp_path_factory.mktemp("served_warehouse"))
     score(settings, mode="all")
     return settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, the folder it lives in: tests/unit, tests/integration or tests/e2e."""
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in one of tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(getattr(pytest.mark, tier))

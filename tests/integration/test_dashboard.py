@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import duckdb
@@ -21,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
+from cli.app import app as cli_app
 from dashboard import APP_PATH, auth, data
 from dashboard.labels import feature_label, format_value
 from dashboard.ui import USER_KEY as SIGNED_IN_KEY
@@ -31,7 +26,6 @@ from tests.dashboard_standin import (  # hand-built edge cases: a client without
     UNSCORED_CLIENT,
     build_standin_serving,
 )
-from warehouse.cli import app as cli_app
 from warehouse.settings import Settings
 
 USER, PASSWORD = "manager", "correct horse battery"
@@ -278,7 +272,7 @@ def test_pages_follow_a_new_publication(served: Settings) -> None:
     code = (
         f"from tests.dashboard_standin import publish_repeatedly; publish_repeatedly({str(served.serving_path)!r}, 3)"
     )
-    publisher = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[1])
+    publisher = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
     views = 0
     while publisher.poll() is None or views < 3:
         at.run()
@@ -306,197 +300,6 @@ def test_plain_language_labels() -> None:
 
 
 # --- a real browser ------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-IDLE_JS = """(() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || ['running', 'initial'].includes(app.dataset.testScriptState)) return false;
-  if (document.querySelector('[data-testid="stSkeleton"], [data-testid="stAppSkeleton"], '
-                             + '[data-testid="stSpinner"]')) return false;
-  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
-  return charts.every(c => c.querySelector('.main-svg'));
-})()"""
-
-
-class Browser:
-    """Headless Chromium driven over the DevTools protocol: type, click, wait for Streamlit, screenshot."""
-
-    FLAGS = (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--remote-allow-origins=*",
-        "--remote-debugging-port=0",
-    )
-
-    def __init__(self, chromium: str, profile: Path, width: int = 1400, height: int = 2200) -> None:
-        self.command = [
-            chromium,
-            *self.FLAGS,
-            f"--user-data-dir={profile}",
-            f"--window-size={width},{height}",
-            "about:blank",
-        ]
-        self.profile, self.size, self.calls = profile, (width, height), 0
-        self.stack = ExitStack()
-
-    def __enter__(self) -> Browser:
-        from websockets.sync.client import connect
-
-        process = self.stack.enter_context(
-            subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        )
-        self.stack.callback(process.terminate)  # runs before Popen's exit, which waits for the process
-        port_file = self.profile / "DevToolsActivePort"
-        _wait_until(lambda: port_file.is_file() and port_file.read_text().strip(), 60, "Chromium's DevTools")
-        port = port_file.read_text().split()[0]
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
-        page = next(t for t in targets if t["type"] == "page")
-        self.socket = self.stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30))
-        width, height = self.size
-        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stack.close()
-
-    def call(self, method: str, **params: object) -> dict:
-        """Send one DevTools command and return its result (events in between are ignored)."""
-        self.calls += 1
-        self.socket.send(json.dumps({"id": self.calls, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv(timeout=60))
-            if message.get("id") == self.calls:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-
-    def evaluate(self, expression: str) -> object:
-        """The value of a JavaScript expression in the page."""
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result["result"].get("value")
-
-    def settle(self, timeout: float = 60) -> None:
-        """Wait until Streamlit has finished running the script and every chart is drawn (twice in a row)."""
-        time.sleep(0.5)  # let a rerun triggered by the last action start
-        _wait_until(
-            lambda: self.evaluate(IDLE_JS) and (time.sleep(0.5) or self.evaluate(IDLE_JS)),
-            timeout,
-            "the Streamlit page to finish rendering",
-        )
-
-    def type_into(self, label: str, text: str) -> None:
-        """Type into the text input with that label and press Enter."""
-        assert self.evaluate(
-            f"(() => {{ const e = document.querySelector('input[aria-label=\"{label}\"]');"
-            " if (!e) return false; e.focus(); e.select(); return true; })()"
-        ), label
-        self.call("Input.insertText", text=text)
-        for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
-
-    def click(self, selector: str, text: str) -> None:
-        """Click the element matching a CSS selector whose visible text is `text`."""
-        found = self.evaluate(
-            f"(() => {{ const e = [...document.querySelectorAll({json.dumps(selector)})]"
-            ".find(x => x.innerText.trim().split('\\n').pop().trim() === "
-            f"{json.dumps(text)});"
-            " if (!e) return false; e.click(); return true; })()"
-        )
-        assert found, f"nothing to click: {selector} {text!r}"
-
-    def text(self) -> str:
-        """The visible text of the page."""
-        return str(self.evaluate("document.body.innerText"))
-
-    def screenshot(self, path: Path) -> None:
-        """Save a PNG of the page."""
-        import base64
-
-        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
-
-
-def _wait_until(condition: object, timeout: float, what: str) -> None:
-    """Poll a callable until it returns something true; fail naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}")
-
-
-@pytest.fixture
-def dashboard_server(served: Settings) -> Iterator[str]:
-    """`credit-scoring dashboard` serving the stand-in on a free localhost port; yields its URL."""
-    port = _free_port()
-    env = {**os.environ, **dashboard_env(served)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "warehouse.cli", "dashboard", "--port", str(port), "--address", "127.0.0.1"],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok"
-        except OSError:
-            return False
-
-    try:
-        _wait_until(healthy, 90, "the dashboard server")
-        yield url
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-
-
-def test_real_browser_signs_in_and_shows_every_page(dashboard_server: str, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium not found: install it with `apt-get update && apt-get install -y chromium`")
-    shots = tmp_path / "shots"
-    shots.mkdir()
-    with Browser(chromium, tmp_path / "profile") as browser:
-        browser.call("Page.navigate", url=dashboard_server)
-        browser.settle()
-        browser.screenshot(shots / "sign-in.png")
-        browser.type_into("User name", USER)
-        browser.type_into("Password", PASSWORD)
-        browser.click("button", "Sign in")
-        browser.settle()
-        browser.type_into("Search by client id", "100010")
-        browser.settle()
-        for page, title in BROWSER_PAGES.items():
-            browser.click('[data-testid="stSidebarNav"] a', title)
-            browser.settle()
-            browser.screenshot(shots / f"{page}.png")
-            shown = browser.text()
-            assert "Traceback" not in shown and not browser.evaluate(
-                "document.querySelector('[data-testid=\"stException\"]') !== null"
-            ), page
-            if page == "client":
-                assert "100010" in shown and ("Accepted" in shown or "Refused" in shown)
-                assert browser.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 2
-    SHOTS_DIR.mkdir(exist_ok=True)
-    for shot in shots.iterdir():
-        assert shot.stat().st_size > 20_000, f"{shot.name} looks blank"
-        shutil.copy(shot, SHOTS_DIR / shot.name)
 
 
 # --- the same pages on what the real pipeline published --------------------------------------------------

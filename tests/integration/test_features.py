@@ -15,16 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from featurestore import codegen as dbt_codegen
+from featurestore import docs as feature_docs
+from featurestore.build import BuildResult, FeatureBuildError, build_features
+from ingest.load import ingest_folder
 from tests.conftest import copy_home
-from warehouse import dbt_codegen, feature_docs
-from warehouse.features import (
-    FEATURES_TABLE,
-    NON_FEATURE_COLUMNS,
-    BuildResult,
-    FeatureBuildError,
-    build_features,
-)
-from warehouse.ingest import ingest_folder
+from warehouse.features import FEATURES_TABLE, NON_FEATURE_COLUMNS
 from warehouse.schema import DAYS_CODE, tables
 from warehouse.settings import PROJECT_ROOT, Settings
 
@@ -198,14 +194,14 @@ def test_building_without_a_warehouse_says_so(tmp_path: Path) -> None:
 
 def test_generated_dbt_files_match_the_schema_contract() -> None:
     for path, text in dbt_codegen.generated_files().items():
-        assert path.read_text() == text, f"{path} is stale: run `python -m warehouse.dbt_codegen`"
+        assert path.read_text() == text, f"{path} is stale: run `python -m featurestore.codegen`"
     slugs = [pair[1] for t in dbt_codegen.contract().values() for c in t["columns"] for pair in c["domain"]]
     assert all(s and s.replace("_", "").isalnum() for s in slugs)
 
 
 def test_every_built_column_is_documented(built: tuple[Settings, BuildResult]) -> None:
     for path, text in feature_docs.documentation_files(built[0].warehouse_path).items():
-        assert path.read_text() == text, f"{path} is stale: run `python -m warehouse.feature_docs`"
+        assert path.read_text() == text, f"{path} is stale: run `python -m featurestore.docs`"
 
 
 def test_nightly_batch_builds_only_its_clients_and_equals_a_full_rebuild(
@@ -214,7 +210,7 @@ def test_nightly_batch_builds_only_its_clients_and_equals_a_full_rebuild(
     """`credit-scoring build` (run from another directory) after a batch rebuilds only the batch's clients;
     the features then equal a --full-refresh rebuild; and nothing holds the warehouse file afterwards.
     It works on a copy: the shared warehouse stays as other test files expect it."""
-    from warehouse.generate import generate_batch
+    from generator.dataset import generate_batch
 
     settings = copy_home(built[0], tmp_path / "home")
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -231,7 +227,7 @@ def test_nightly_batch_builds_only_its_clients_and_equals_a_full_rebuild(
         "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     cli = subprocess.run(
-        [sys.executable, "-m", "warehouse.cli", "build", "--select", "resource_type:model"],
+        [sys.executable, "-m", "cli.app", "build", "--select", "resource_type:model"],
         cwd=elsewhere,
         env=env,
         capture_output=True,

@@ -19,12 +19,12 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from generator.dataset import generate_batch
 from scheduler import steps
 from scheduler.history import FAILED, LOCKED, RUNNING, SKIPPED, SUCCEEDED, RunHistory
 from scheduler.lock import lock_path, run_lock
 from scheduler.nightly import STEPS, run_nightly
 from scheduler.schedule import JOB_ID, STORE, build_scheduler, job_store, nightly_job
-from warehouse.generate import generate_batch
 from warehouse.settings import Settings
 
 BATCH_APPLICATIONS = 2000
@@ -154,7 +154,7 @@ def test_lock_refuses_a_second_run_and_dies_with_its_holder(settings: Settings) 
         [sys.executable, "-c", HOLD_LOCK, str(lock_path(settings))],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -164,7 +164,7 @@ def test_lock_refuses_a_second_run_and_dies_with_its_holder(settings: Settings) 
         assert not settings.warehouse_path.exists(), "a refused run must not touch the warehouse"
     finally:
         os.kill(holder.pid, signal.SIGKILL)
-        holder.wait()
+        holder.communicate()
     assert lock_path(settings).exists(), "the lock file stays behind; the kernel released the lock"
     assert run_nightly(settings, NIGHTS[0]).status == SKIPPED
 
@@ -180,7 +180,8 @@ def test_cli_run_nightly_exit_codes(tmp_path: Path) -> None:
     """`run-nightly`: 0 for a skipped night, 75 (try again later) when another run holds the lock."""
     from typer.testing import CliRunner
 
-    from warehouse.cli import EXIT_LOCKED, app
+    from cli.app import app
+    from cli.common import EXIT_LOCKED
 
     env = {"CREDIT_SCORING_HOME": str(tmp_path)}
     runner = CliRunner()
@@ -217,7 +218,7 @@ def test_cli_says_when_another_process_has_the_warehouse_open(tmp_path: Path) ->
         )
     finally:
         os.kill(holder.pid, signal.SIGKILL)
-        holder.wait()
+        holder.communicate()
     assert cli.returncode == 1, cli.stdout + cli.stderr
     said = " ".join(cli.stdout.split())  # rich wraps long lines
     assert "is in use by another process; retry later" in said and "Traceback" not in cli.stdout + cli.stderr

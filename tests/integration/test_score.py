@@ -19,18 +19,19 @@ import pytest
 
 from scoring import score_tables as st
 from scoring.publish import publish
-from scoring.score import Model, ScoringError, load_model, score
+from scoring.registry import Model, load_champion
+from scoring.score import ScoringError, score
 from scoring.serving import ServingNotPublished, connect_serving
 from warehouse.features import FEATURES_TABLE
 from warehouse.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def champion(champion_warehouse: Settings) -> Model:
     """The registered champion, loaded once through the registry."""
-    return load_model(champion_warehouse)
+    return load_champion(champion_warehouse)
 
 
 @pytest.fixture
@@ -296,7 +297,8 @@ SCORER = textwrap.dedent("""
     # when the run reaches its stage. Prints how each child ended.
     import json, os, signal, sys
     import lightgbm as lgb
-    from scoring.score import Model, score
+    from scoring.registry import Model
+    from scoring.score import score
     from warehouse.settings import Settings
 
     spec = json.loads(sys.argv[1])

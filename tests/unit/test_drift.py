@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.drift import PSI_EPSILON, SCORE_COLUMN, check_test_set, compare, psi, psi_band, store
+from monitoring.drift import PSI_EPSILON, SCORE_COLUMN, compare, psi, psi_band, store
 from warehouse.settings import Settings
 
 
@@ -112,16 +112,3 @@ def test_store_replaces_a_runs_rows(settings: Settings) -> None:
     assert counts == [1, 5, 5, 3]  # alerts: drift share, score PSI, feature PSI
     assert bands[SCORE_COLUMN] == "act" and bands["flag"] == "stable"
     assert "reference-decile bins" in comment
-
-
-def test_test_set_against_train(champion_warehouse: Settings, tmp_path) -> None:
-    """The generated test set comes from the training population: no alert; the report's size is bounded."""
-    cfg = champion_warehouse.replace(reports_dir=tmp_path / "reports", drift_sample_rows=1000)
-    warehouse = tmp_path / "warehouse.duckdb"
-    warehouse.write_bytes(champion_warehouse.warehouse_path.read_bytes())
-    cfg = cfg.replace(warehouse_path=warehouse)
-    result = check_test_set(cfg, run_id=1)
-    assert result.alerts == [], result.summary()
-    assert result.reference_rows == 1000 and 0 < result.current_rows <= 1000
-    assert len(result.features) == cfg.drift_top_features
-    assert result.report_path.stat().st_size < 20e6

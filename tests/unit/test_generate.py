@@ -15,8 +15,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 from typer.testing import CliRunner
 
-from warehouse import generate as gen
-from warehouse.cli import app
+from cli.app import app
+from generator import dataset as gen
 from warehouse.schema import DAYS_CODE, tables
 
 APPLICATION_FILES = ("application_train", "application_test")
@@ -56,7 +56,8 @@ def digest(folder: Path) -> dict[str, str]:
 def test_files_have_kaggle_names_columns_and_types(small_dataset: Path) -> None:
     for name, table in tables().items():
         path = small_dataset / table.file_name
-        header = path.open().readline().rstrip("\n").split(",")
+        with path.open() as f:
+            header = f.readline().rstrip("\n").split(",")
         assert header == table.column_names, name
         assert one(small_dataset, f"select count(*) from {name}") > 0, name
 

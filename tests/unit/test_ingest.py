@@ -14,8 +14,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from warehouse.cli import app
-from warehouse.ingest import IngestError, IngestReport, columns_of, ingest_folder
+from cli.app import app
+from ingest.audit import IngestReport
+from ingest.files import IngestError, columns_of
+from ingest.load import ingest_folder
 from warehouse.schema import INT, TEXT, tables
 from warehouse.settings import Settings
 
@@ -178,7 +180,8 @@ def test_generated_small_dataset_loads_without_quarantine(small_dataset: Path, s
     report = ingest(small_dataset, settings)
     assert not report.rejected_files
     for f in report.files:
-        lines = sum(1 for _ in (small_dataset / f.file_name).open()) - 1
+        with (small_dataset / f.file_name).open() as rows:
+            lines = sum(1 for _ in rows) - 1
         assert (f.rows_read, f.rows_loaded, f.rows_quarantined) == (lines, lines, 0), f.file_name
 
 
