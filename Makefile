@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 CLI    := $(BIN)/credit-scoring
 DEMO_CLIENTS ?= 20000
 
-.PHONY: demo test lint browser bench clean
+.PHONY: demo test test-fast lint browser bench clean
 
 # uv resolves and installs the pinned set (requirements.lock) in seconds where pip takes minutes.
 # --compile-bytecode writes the .pyc files at install: where PYTHONDONTWRITEBYTECODE is set, every
@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(CLI) demo --clients $(DEMO_CLIENTS)
 
+# Every tier: unit, then integration (real dbt, MLflow, DuckDB files), then end to end (a real browser, the CLI).
 test: $(STAMP) lint browser
 	$(BIN)/pytest
+
+# The inner loop: the unit tier only (no dbt, no model training, no browser), under a minute.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m unit
 
 # The dashboard's real-browser test drives Debian's chromium (Playwright's own browser download cannot work offline).
 browser:
@@ -33,8 +38,12 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium is not installed and could not be (not root?): the real-browser dashboard test will be skipped"
 
+# Style, formatting, the layer contracts (import-linter) and types.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
