@@ -103,6 +103,7 @@ def _run_locked(settings: Settings, night: date, on_step: OnStep) -> JobRun:
         also = f"; its batch was already processed ({done})" if done.is_dir() else ""
         return history.finish(run, SKIPPED, message=f"no batch waiting in {batch}{also}")
     run = history.start(JOB, night, batch)
+    drift.preload()
     catalog: dict[str, Any] = {"settings": settings, "run": run, "batch": batch, "done": done}
     try:
         for step in PIPELINE:

@@ -186,7 +186,7 @@ def train(
     ) as run:
         for ev in evaluations:
             _log_candidate(ev)
-        metadata = _metadata(settings, data, chosen)
+        metadata = _metadata(settings, data, chosen, importance)
         _log_parent(settings, data, chosen, search_iterations, evaluations)
         version = _log_and_register(client, settings, booster, data, metadata, run.info.run_id)
         steps.advance("comparing with the current champion")
@@ -330,8 +330,11 @@ def _decide(
     return Decision(promoted, reason, int(current.version) if current else None, previous_cost)
 
 
-def _metadata(settings: Settings, data: TrainingData, chosen: Evaluation) -> dict[str, Any]:
-    """What the registered version carries: features, threshold, costs, data hash, recipe, OOF metrics."""
+def _metadata(
+    settings: Settings, data: TrainingData, chosen: Evaluation, importance: dict[str, float]
+) -> dict[str, Any]:
+    """What the registered version carries: features, threshold, costs, data hash, recipe, OOF metrics and the
+    features' mean |SHAP| (drift monitoring watches the top ones)."""
     candidate = chosen.result.candidate
     return {
         "features": data.features,
@@ -350,6 +353,7 @@ def _metadata(settings: Settings, data: TrainingData, chosen: Evaluation) -> dic
         "log_odds_offset": log_odds_offset(candidate.imbalance, data.y),
         "threshold_prior_corrected": True,
         "recipe": {**asdict(candidate), "n_iterations": chosen.result.n_iterations},
+        registry.IMPORTANCE_KEY: dict(list(importance.items())[: registry.IMPORTANCE_FEATURES]),
     }
 
 
