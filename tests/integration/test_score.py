@@ -409,6 +409,56 @@ def test_readers_only_ever_see_whole_runs(warehouse: Settings, champion: Model, 
     assert report["queries"] >= 10 and report["publications"] >= 2, report
 
 
+PUBLISHER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from scoring.publish import publish
+    from warehouse.settings import Settings
+
+    settings, start = Settings(home=sys.argv[1], mlflow_tracking_uri=sys.argv[2]), Path(sys.argv[3])
+    while not start.exists():
+        pass
+    print(sum(bool(publish(settings).rows) for _ in range(int(sys.argv[4]))))
+""")
+
+
+@pytest.mark.timeout(300)
+def test_two_publishers_at_once_are_serialised_and_readers_see_whole_runs(
+    warehouse: Settings, champion: Model, tmp_path: Path
+) -> None:
+    """Two real processes publish at the same moment, three times each, while a reader keeps querying."""
+    score(warehouse, model=champion, mode="all")
+    stop, ready, start = tmp_path / "stop", tmp_path / "ready", tmp_path / "start"
+    reader = subprocess.Popen(
+        _python(READER, str(warehouse.home), str(stop), str(ready), str(len(champion.used_features()))),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    args = (str(warehouse.home), warehouse.tracking_uri, str(start), "3")
+    publishers = [
+        subprocess.Popen(_python(PUBLISHER, *args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        start.touch()
+        ended = [publisher.communicate(timeout=240) for publisher in publishers]
+    finally:
+        stop.touch()
+        out, err = reader.communicate(timeout=60)
+    assert [p.returncode for p in publishers] == [0, 0], [e for _, e in ended]
+    assert [o.strip() for o, _ in ended] == ["3", "3"], "every publication of both processes completed"
+    assert reader.returncode == 0, err
+    report = json.loads(out)
+    assert report["errors"] == [] and report["violations"] == [], report
+    assert report["queries"] >= 10 and report["publications"] >= 2, report
+    assert not list(warehouse.serving_path.parent.glob("*.tmp*")), "no staging file is left behind"
+
+
 @pytest.mark.timeout(420)
 def test_a_killed_scorer_loses_nothing_and_the_next_run_completes(
     warehouse: Settings, champion: Model, tmp_path: Path
@@ -452,7 +502,7 @@ def test_a_killed_scorer_loses_nothing_and_the_next_run_completes(
             (published.run_id + 1, "succeeded" if committed else "failed"),
             (after.run_id, "succeeded"),
         ], stage
-        assert not copy.serving_path.with_name(copy.serving_path.name + ".tmp").exists()
+        assert not list(copy.serving_path.parent.glob("*.tmp*")), "the killed publication's staging file is gone"
 
 
 def _home_copy(settings: Settings, home: Path) -> Settings:
