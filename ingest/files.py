@@ -9,6 +9,7 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,12 @@ from warehouse.schema import Column, Table, tables
 INDEX_COLUMNS = ("", "Unnamed: 0")
 """Header names of the row-index column that pandas and spreadsheets add; it is dropped."""
 SNIFF_BYTES = 1 << 16
+CHUNK_BYTES = 1 << 22
+EMPTY_LINE = re.compile(rb"\n(?=\r?\n)")
+"""A line break followed by an empty line (the match ends the line before it)."""
+
+
+GZIP_UNREADABLE = "unreadable: the gzip data is corrupt or cut short (not a complete .csv.gz file)"
 
 
 class IngestError(Exception):
@@ -65,11 +72,98 @@ def checksum(path: Path) -> str:
 
 
 @dataclass(frozen=True)
+class Scan:
+    """What one pass over a file's bytes found: its SHA-256 and the numbers of its empty lines."""
+
+    checksum: str
+    empty_lines: tuple[int, ...]
+    """1-based numbers of the lines holding nothing (DuckDB skips them silently; line numbers must not shift)."""
+    mixed_line_endings: bool = False
+    """Some lines end with CR LF (Windows), others with LF alone (a file edited on two systems)."""
+
+
+def scan(path: Path) -> Scan:
+    """Hash a file and find its empty lines in one pass (a .gz file is decompressed for the search)."""
+    digest, empty = hashlib.sha256(), _EmptyLines()
+    with path.open("rb") as raw:
+        for chunk in iter(lambda: raw.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+            if not path.name.endswith(".gz"):
+                empty.feed(chunk)
+    if path.name.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as unzipped:
+                for chunk in iter(lambda: unzipped.read(CHUNK_BYTES), b""):
+                    empty.feed(chunk)
+        except (OSError, EOFError):
+            pass  # a corrupt gzip file is rejected by the reader, with its own message
+    return Scan(digest.hexdigest(), tuple(empty.found), empty.mixed)
+
+
+def with_unix_line_endings(path: Path, folder: Path) -> Path:
+    """A copy of a (possibly gzipped) CSV file in `folder` whose line breaks are all LF (CR LF becomes LF).
+
+    DuckDB's reader stops (or numbers lines wrongly) when a file mixes both kinds; the copy has the same lines."""
+    copy = folder / path.name.removesuffix(".gz")
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as source, copy.open("wb") as target:
+        held = b""
+        for chunk in iter(lambda: source.read(CHUNK_BYTES), b""):
+            data = held + chunk
+            held = data[-1:] if data.endswith(b"\r") else b""
+            target.write(data[: len(data) - len(held)].replace(b"\r\n", b"\n"))
+        target.write(held)
+    return copy
+
+
+class _EmptyLines:
+    """Finds the numbers of empty lines in a byte stream fed in chunks (a chunk may cut a line break pair)."""
+
+    def __init__(self) -> None:
+        self.found: list[int] = []
+        self.tail = b""
+        self.start = 0
+        """Offset in the stream of the tail's first byte."""
+        self.breaks = 0
+        """Line breaks in the stream before the tail."""
+        self.last = -1
+        """Offset of the last line break found followed by an empty line (a match in the tail is seen twice)."""
+        self.crlf = 0
+        """CR LF line breaks before the tail."""
+
+    @property
+    def mixed(self) -> bool:
+        """Whether some line breaks fed so far are CR LF and others LF alone."""
+        crlf = self.crlf + self.tail.count(b"\r\n")
+        return 0 < crlf < self.breaks + self.tail.count(b"\n")
+
+    def feed(self, chunk: bytes) -> None:
+        """Search the tail of the previous chunk and this chunk."""
+        data = self.tail + chunk
+        if b"\n\n" in data or b"\n\r\n" in data:
+            breaks, cursor = self.breaks, 0
+            for match in EMPTY_LINE.finditer(data):
+                at = match.start()
+                breaks += data.count(b"\n", cursor, at + 1)
+                cursor = at + 1
+                if self.start + at > self.last:
+                    self.found.append(breaks + 1)
+                    self.last = self.start + at
+        kept = min(2, len(data))
+        self.breaks += data.count(b"\n", 0, len(data) - kept)
+        self.crlf += data.count(b"\r\n", 0, len(data) - kept + 1)
+        self.start += len(data) - kept
+        self.tail = data[len(data) - kept :]
+
+
+@dataclass(frozen=True)
 class Layout:
-    """How to read one file: its encoding and header columns (in file order)."""
+    """How to read one file: its encoding, its header as contract column names (in file order), and the
+    harmless oddities found in its header (reported as warnings)."""
 
     encoding: str
     header: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
 
 def inspect_file(path: Path, table: Table) -> Layout:
@@ -101,15 +195,21 @@ def inspect_file(path: Path, table: Table) -> Layout:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise FileRejected(f"duplicate column names in the header: {', '.join(dupes)}")
-    missing = [c for c in required if c not in names]
+    by_case = {c.lower(): c for c in required}
+    matched = {n: by_case.get(n.lower(), n) for n in names}
+    if len(set(matched.values())) != len(names):
+        raise FileRejected("the header names some columns twice in different letter cases")
+    missing = [c for c in required if c not in matched.values()]
     if missing:
         raise FileRejected(f"required column{'s' if len(missing) > 1 else ''} missing: {', '.join(missing)}")
-    unknown = [c for c in names if c not in required]
+    unknown = [n for n, c in matched.items() if c not in required]
     if unknown:
         raise FileRejected(
             f"unknown column{'s' if len(unknown) > 1 else ''} not in the schema contract: {', '.join(unknown)}"
         )
-    return Layout(encoding, header)
+    recased = [f"{n} as {c}" for n, c in matched.items() if n != c]
+    warnings = (f"column names in another letter case read as the contract's: {', '.join(recased)}",) if recased else ()
+    return Layout(encoding, tuple(h if h in INDEX_COLUMNS else matched[h] for h in header), warnings)
 
 
 def _head_and_tail(path: Path) -> tuple[bytes, bytes]:
@@ -119,7 +219,7 @@ def _head_and_tail(path: Path) -> tuple[bytes, bytes]:
             with gzip.open(path, "rb") as f:
                 return f.read(SNIFF_BYTES), b""
         except (OSError, EOFError) as error:
-            raise FileRejected(f"unreadable: not a valid gzip file ({error})") from error
+            raise FileRejected(GZIP_UNREADABLE) from error
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
         f.seek(max(0, path.stat().st_size - 1))
