@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 import duckdb
 from rich.table import Table
 
+from warehouse.database import private_dir
+from warehouse.processes import child_setup, kill_group
 from warehouse.settings import Settings
 
 DBT_TARGET_DIR = "target"
@@ -123,9 +126,15 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_dbt(settings: Settings, *args: str, on_progress: ProgressCallback | None = None) -> tuple[int, str]:
-    """Run dbt in a child process (so no connection outlives it: the warehouse file is free afterwards)."""
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+def run_dbt(
+    settings: Settings, *args: str, on_progress: ProgressCallback | None = None, timeout_s: float | None = None
+) -> tuple[int, str]:
+    """Run dbt in a child process (so no connection outlives it: the warehouse file is free afterwards).
+
+    dbt dies with this process (it never writes the warehouse without its parent's lock), and is stopped,
+    with every process it started, after `timeout_s` seconds (settings' time limit of the features step)."""
+    private_dir(settings.warehouse_path.parent)
+    limit = settings.timeout_s("features") if timeout_s is None else timeout_s
     lines = []
     with subprocess.Popen(
         dbt_command(settings, *args),
@@ -135,13 +144,32 @@ def run_dbt(settings: Settings, *args: str, on_progress: ProgressCallback | None
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        preexec_fn=child_setup(),
     ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            match = _PROGRESS_LINE.search(line)
-            if match and on_progress is not None:
-                on_progress(int(match.group(1)), int(match.group(2)), match.group(4))
+        expired = threading.Event()
+
+        def stop() -> None:
+            expired.set()
+            kill_group(process.pid)
+
+        watchdog = threading.Timer(limit, stop)
+        watchdog.start()
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                match = _PROGRESS_LINE.search(line)
+                if match and on_progress is not None:
+                    on_progress(int(match.group(1)), int(match.group(2)), match.group(4))
+        finally:
+            watchdog.cancel()
+            if process.poll() is None:  # interrupted while dbt runs: stop it too
+                kill_group(process.pid)
+    if expired.is_set():
+        raise FeatureBuildError(
+            f"dbt was stopped after {limit:,.0f} s, its time limit (settings step_timeout_s / step_timeouts); "
+            "the models it had not finished are rebuilt by the next build"
+        )
     return process.returncode, "".join(lines)
 
 
