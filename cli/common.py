@@ -22,13 +22,18 @@ class LogConsole(Console):
 
     def print(self, *objects: Any, **options: Any) -> None:
         """Print as rich does, with a log's width when not writing to a terminal."""
-        if not self.is_terminal:
-            options.setdefault("soft_wrap", True)
-            wide = self.options.update_width(UNBOUNDED)
-            widths = [Measurement.get(self, wide, o).maximum for o in objects if not isinstance(o, str)]
-            if widths and "width" not in options:
-                options["width"] = max(widths)
-        super().print(*objects, **options)
+        if self.is_terminal:
+            super().print(*objects, **options)
+            return
+        options.setdefault("soft_wrap", True)
+        wide = self.options.update_width(UNBOUNDED)
+        widths = [Measurement.get(self, wide, o).maximum for o in objects if not isinstance(o, str)]
+        usual = self.width
+        self.width = max([usual, *widths])  # rich never prints wider than the console
+        try:
+            super().print(*objects, **options)
+        finally:
+            self.width = usual
 
 
 console = LogConsole()

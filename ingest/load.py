@@ -45,7 +45,6 @@ import duckdb
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.audit import (
-    LOAD_ID_COMMENT,
     LOADS,
     QUARANTINE,
     FileReport,
@@ -65,14 +64,14 @@ from ingest.files import (
     scan,
     with_unix_line_endings,
 )
-from ingest.rows import FileLoad, drop_temporaries
+from ingest.rows import FileLoad, drop_temporaries, raw_comments
 from warehouse.clock import utc_now
 from warehouse.database import one_row, open_warehouse
 from warehouse.delivery import MANIFEST, Listed, ManifestError, read_manifest
 from warehouse.errors import DISK_FULL, is_disk_full
 from warehouse.schema import INT, Table, tables
 from warehouse.settings import Settings
-from warehouse.sql import literal, quote
+from warehouse.sql import quote
 
 
 def ingest_folder(source: Path, settings: Settings, *, progress: bool = True) -> IngestReport:
@@ -159,14 +158,7 @@ def _create_missing(con: duckdb.DuckDBPyConnection) -> None:
 def _create_raw_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     """Create raw.<table> with the contract's columns and types plus _load_id, and document it."""
     columns = ", ".join(f"{quote(c.name)} {c.type}" for c in columns_of(table))
-    name = f"raw.{quote(table.name)}"
-    about = f"Rows of {table.file_name} that passed the checks of credit-scoring ingest."
-    statements = [
-        f"CREATE TABLE {name} ({columns}, _load_id BIGINT NOT NULL)",
-        f"COMMENT ON TABLE {name} IS {literal(about)}",
-        *(f"COMMENT ON COLUMN {name}.{quote(c.name)} IS {literal(c.description)}" for c in columns_of(table)),
-        f"COMMENT ON COLUMN {name}._load_id IS {literal(LOAD_ID_COMMENT)}",
-    ]
+    statements = [f"CREATE TABLE raw.{quote(table.name)} ({columns}, _load_id BIGINT NOT NULL)", *raw_comments(table)]
     con.execute(";\n".join(statements))
 
 

@@ -395,6 +395,30 @@ def test_duplicate_key_in_file_keeps_the_first(tmp_path: Path, loaded: Settings)
     assert stored == [(1.0,)]
 
 
+@pytest.mark.parametrize(
+    ("months", "repeated"),
+    [
+        (
+            [-1, -2, -3, -1, -2],  # the credit's months in two runs
+            [
+                (5, "(SK_ID_BUREAU, MONTHS_BALANCE)=(500001, -1) (also on line 2)"),
+                (6, "(SK_ID_BUREAU, MONTHS_BALANCE)=(500001, -2) (also on line 3)"),
+            ],
+        ),
+        ([-1, -2, -2, -3, -4], [(4, "(SK_ID_BUREAU, MONTHS_BALANCE)=(500001, -2) (also on line 3)")]),  # ordered
+        ([-3, -1, -2, -4, -5], []),  # neither ordered nor repeated
+    ],
+)
+def test_repeated_composite_keys_are_found_in_any_row_order(
+    tmp_path: Path, loaded: Settings, months: list[int], repeated: list[tuple[int, str]]
+) -> None:
+    rows = [_row("bureau_balance", 0, SK_ID_BUREAU=500001, MONTHS_BALANCE=m) for m in months]
+    folder = write_folder(tmp_path / "batch", {"bureau_balance": rows})
+    ingest(folder, loaded)
+    found = [(q[1], q[4].removeprefix("duplicate key ")) for q in quarantine(loaded) if "duplicate" in q[4]]
+    assert found == repeated
+
+
 def test_a_stored_key_is_never_overwritten_nor_stored_twice(tmp_path: Path, loaded: Settings) -> None:
     """A corrected row (same key, other values) is a conflict; a re-delivered identical row is already stored."""
     corrected = _row("bureau", 0, SK_ID_BUREAU=500001, SK_ID_CURR=100001, AMT_CREDIT_SUM=999)
