@@ -5,18 +5,14 @@ visit after a start; the dashboard's pages live elsewhere for that reason.)"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from dashboard import auth
 from tests.dashboard_standin import build_standin_serving
-from tests.e2e.test_dashboard_browser import Browser, _free_port, _wait_until
+from tests.e2e.test_dashboard_browser import Browser, serving_dashboard
 from warehouse.settings import Settings
 
 USER, PASSWORD = "manager", "correct horse battery"
@@ -28,30 +24,9 @@ def test_a_page_url_opened_first_after_a_start_asks_to_sign_in(settings: Setting
         pytest.skip("chromium not found: install it with `apt-get update && apt-get install -y chromium`")
     build_standin_serving(settings.serving_path, nights=2, clients=200)
     auth.add_user(settings, USER, PASSWORD)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cli.app", "dashboard", "--port", str(port), "--address", "127.0.0.1"],
-        env={**os.environ, "CREDIT_SCORING_HOME": str(settings.home)},
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok"
-        except OSError:
-            return False
-
-    try:
-        _wait_until(healthy, 90, "the dashboard server")
-        with Browser(chromium, tmp_path / "profile") as browser:
-            browser.call("Page.navigate", url=f"{url}/portfolio")
-            browser.settle()
-            shown = browser.text()
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+    with serving_dashboard(settings) as url, Browser(chromium, tmp_path / "profile") as browser:
+        browser.call("Page.navigate", url=f"{url}/portfolio")
+        browser.settle()
+        shown = browser.text()
     assert "Credit decisions: sign in" in shown
     assert "Approval rate" not in shown and "Clients scored" not in shown, "no data before signing in"
