@@ -263,41 +263,22 @@ def killed_step(settings: Settings) -> str | None:
 def test_kills_and_time_limits_lose_nothing_and_the_next_run_completes(
     first_night: FirstNight, champion_warehouse: Settings, tmp_path: Path
 ) -> None:
-    """Night 1 again on a fresh copy: a features step past its time limit, then a SIGKILL of the run's process
-    during every step in turn. Each time the step's process and dbt die with it; the last run completes, and
-    the raw tables and published decisions equal those of the clean night."""
+    """Night 1 again on a fresh copy, SIGKILLing the run's process during every step in turn (and, once the batch
+    is loaded, running its features step past a time limit). Each time the step's process and dbt die with it; the
+    last run completes, and the raw tables and published decisions equal those of the clean night."""
     cfg = private_settings(champion_warehouse, tmp_path / "home")
     shutil.copytree(first_night.batch, cfg.inbox_dir / NIGHTS[0].isoformat())
-
-    hurried = cfg.replace(step_timeouts="features=3")
-    timed_out = run_nightly(hurried, NIGHTS[0])
-    assert timed_out.status == FAILED and "step 'features' failed" in timed_out.error
-    assert "timed out after 3 s" in timed_out.error or "stopped after 3 s" in timed_out.error, timed_out.error
-    assert run_steps(cfg, timed_out.run_id)[-1] == ("features", FAILED)
-    assert wait_gone(f"CREDIT_SCORING_WAREHOUSE={cfg.warehouse_path}") == [], "dbt was stopped too"
-
-    killed: set[str] = set()
-    attempts = 0
-    while killed != set(STEPS) and attempts < 12:
-        attempts += 1
+    killed: list[str | None] = []
+    while set(STEPS) - set(killed) and len(killed) < 12:
         target = next(step for step in STEPS if step not in killed)
-        marker = f"NIGHT_KILL_TEST={tmp_path.name}-{attempts}"
-        env = {**os.environ, **settings_env(cfg), marker.split("=")[0]: marker.split("=")[1]}
-        delay = min(0.3 * first_night.step_seconds[target], 20)  # inside the step, which took longer in the clean night
-        driver = subprocess.run(
-            [sys.executable, "-c", NIGHT_DRIVER, target, f"{delay:.2f}", NIGHTS[0].isoformat()],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert driver.returncode == -signal.SIGKILL, (target, driver.stdout, driver.stderr[-2000:])
-        assert wait_gone(marker) == [], f"processes of the run killed during {target} outlived it"
-        step = killed_step(cfg)
-        if step is not None:  # else it landed while the run recorded a step's end: a kill, but of no step
-            killed.add(step)
-    assert killed == set(STEPS), f"{attempts} kills landed in the steps {sorted(killed)}"
+        killed.append(kill_night_during(cfg, first_night, target, f"{tmp_path.name}-{len(killed)}"))
+        if killed[-1] == "ingest":  # the batch is loaded now: stop the next features step at a time limit
+            timed_out = run_nightly(cfg.replace(step_timeouts="features=3"), NIGHTS[0])
+            assert timed_out.status == FAILED and "step 'features' failed" in timed_out.error
+            assert "timed out after 3 s" in timed_out.error or "stopped after 3 s" in timed_out.error
+            assert run_steps(cfg, timed_out.run_id)[-1] == ("features", FAILED)
+            assert wait_gone(f"CREDIT_SCORING_WAREHOUSE={cfg.warehouse_path}") == [], "dbt was stopped too"
+    assert set(killed) >= set(STEPS), f"{len(killed)} kills landed in the steps {killed}"
 
     final = run_nightly(cfg, NIGHTS[0])
     assert final.status in (SUCCEEDED, SKIPPED), final.error
@@ -306,7 +287,26 @@ def test_kills_and_time_limits_lose_nothing_and_the_next_run_completes(
     assert (cfg.processed_dir / NIGHTS[0].isoformat()).is_dir()
     assert Published.of(cfg) == first_night.published
     statuses = [r[2] for r in runs(cfg)]
-    assert RUNNING not in statuses and statuses.count(FAILED) == attempts + 1
+    assert RUNNING not in statuses and statuses.count(FAILED) == len(killed) + 1
+
+
+def kill_night_during(cfg: Settings, first_night: FirstNight, target: str, name: str) -> str | None:
+    """Run the night in a process SIGKILLed inside `target` (by then, in the clean night, the step had not ended);
+    check that none of its processes outlives it; the step it was in (None: between two steps)."""
+    marker = f"NIGHT_KILL_TEST={name}"
+    env = {**os.environ, **settings_env(cfg), "NIGHT_KILL_TEST": name}
+    delay = min(0.3 * first_night.step_seconds[target], 20)
+    driver = subprocess.run(
+        [sys.executable, "-c", NIGHT_DRIVER, target, f"{delay:.2f}", NIGHTS[0].isoformat()],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert driver.returncode == -signal.SIGKILL, (target, driver.stdout, driver.stderr[-2000:])
+    assert wait_gone(marker) == [], f"processes of the run killed during {target} outlived it"
+    return killed_step(cfg)
 
 
 def test_a_batch_still_arriving_waits_for_the_next_night(settings: Settings) -> None:
