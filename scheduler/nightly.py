@@ -189,21 +189,23 @@ def run_step(
     try:
         counts = run_isolated(function, args, settings.timeout_s(name))
     except StepError as error:
-        history.step_finished(run, StepRun(name, FAILED, error_message=str(error)))
-        _log_details(settings, run, name, error)
-        raise StepFailed(f"step '{name}' failed: {error}") from error
+        logged = _log_details(settings, run, name, error)
+        message = str(error).replace("the log has the details", f"details in {logged}") if logged else str(error)
+        history.step_finished(run, StepRun(name, FAILED, error_message=message))
+        raise StepFailed(f"step '{name}' failed: {message}") from error
     history.step_finished(run, StepRun(name, SUCCEEDED, counts.rows_in, counts.rows_out))
     return counts
 
 
-def _log_details(settings: Settings, run: JobRun, name: str, error: StepError) -> None:
-    """Append a failed step's technical details (traceback) to the log folder, never to the screen."""
+def _log_details(settings: Settings, run: JobRun, name: str, error: StepError) -> Path | None:
+    """Append a failed step's technical details (traceback) to the log folder, never to the screen; the log."""
     if not error.details:
-        return
+        return None
     log_file = private_dir(settings.log_dir) / f"{run.job}.log"
     with log_file.open("a") as out:
         out.write(f"--- {utc_now():%Y-%m-%d %H:%M:%S} UTC run {run.run_id} ({run.night}) step {name}: {error}\n")
         out.write(error.details + "\n")
+    return log_file
 
 
 def run_drift_check(settings: Settings, night: date | None = None) -> JobRun:

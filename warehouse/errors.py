@@ -10,6 +10,7 @@ DISK_FULL = (
     "not enough disk space: the disk is full or a file-size limit was reached; nothing was changed "
     "(free some space and run it again)"
 )
+UNEXPECTED = "unexpected internal error (a bug; the log has the details)"
 PRODUCT_PACKAGES = ("cli", "dashboard", "scheduler", "monitoring", "scoring", "featurestore", "ingest", "generator")
 PLAIN_BUILTINS = (ValueError, FileNotFoundError, FileExistsError, TimeoutError)
 """Built-in errors the product raises with a message written for users (any other one is a bug)."""
@@ -38,4 +39,4 @@ def plain_message(error: BaseException) -> str:
     module = type(error).__module__.split(".")[0]
     if module in PRODUCT_PACKAGES or module == "warehouse" or type(error) in PLAIN_BUILTINS:
         return str(error)
-    return "unexpected internal error (a bug; the log has the details)"
+    return UNEXPECTED
