@@ -100,9 +100,9 @@ def catalogue() -> dict[str, ReasonCode]:
         if row["unit"] not in UNITS:
             raise ValueError(f"reason_code_figures.csv: unit {row['unit']!r} of {row['figure']} is not one of {UNITS}")
         figures.setdefault(row["code"], []).append(Figure(row["figure"], row["expression"], row["unit"]))
-    codes = {}
+    codes: dict[str, ReasonCode] = {}
     for row in _rows("reason_codes.csv"):
-        codes[row["code"]] = ReasonCode(**row, figures=tuple(figures.pop(row["code"], [])))  # type: ignore[arg-type]
+        codes[row["code"]] = ReasonCode(**row, figures=tuple(figures.pop(row["code"], [])))
     if figures:
         raise ValueError(f"reason_code_figures.csv names codes the catalogue lacks: {sorted(figures)}")
     return codes
@@ -162,9 +162,7 @@ def protected_features(features: list[str], attributes: tuple[str, ...]) -> list
     one (AGE_YEARS from DAYS_BIRTH) is protected only when listed itself."""
     application = tables()["application_test"]
     categories = {c.name for c in application.columns if c.domain}
-    return [
-        f for f in features if any(f == a or (a in categories and f.startswith(f"{a}_")) for a in attributes)
-    ]
+    return [f for f in features if any(f == a or (a in categories and f.startswith(f"{a}_")) for a in attributes)]
 
 
 @cache

@@ -1,0 +1,164 @@
+"""What would change a refusal: the largest credit amount, at the same term, that the model would accept.
+
+The amount asked for (AMT_CREDIT), the instalment (AMT_ANNUITY) and the price of the goods (AMT_GOODS_PRICE) are
+scaled together, so the number of instalments stays the same; the application's ratio features are then those
+the feature store computes (`RATIOS`: the formulas of dbt/models/intermediate/int_application__clients.sql;
+tests/integration/test_decisions.py rebuilds changed applications with dbt and proves every column agrees).
+
+The search is exact on a grid of `step` amounts between `floor_share` of the request and the request: a tree
+model's prediction can only change where one of the changed features crosses one of the model's split thresholds,
+so the model is evaluated at those grid points only (plus the first), and each grid point takes the decision of
+the last change point at or below it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from scoring.registry import Model
+from warehouse.settings import Settings
+from warehouse.vocabulary import format_figure
+
+CREDIT, ANNUITY, GOODS, INCOME = "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE", "AMT_INCOME_TOTAL"
+SCALED = (CREDIT, ANNUITY, GOODS)
+"""Scaled together: a smaller loan for cheaper goods, repaid in the same number of instalments."""
+RATIOS = {
+    "INCOME_CREDIT_PERC": (INCOME, CREDIT),
+    "ANNUITY_INCOME_PERC": (ANNUITY, INCOME),
+    "PAYMENT_RATE": (ANNUITY, CREDIT),
+    "GOODS_CREDIT_PERC": (GOODS, CREDIT),
+    "CREDIT_ANNUITY_RATIO": (CREDIT, ANNUITY),
+}
+"""Application features that are numerator / denominator of amounts (NULL when the denominator is 0 or NULL)."""
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """The decision changer of one refused client."""
+
+    requested: float
+    lowest: float
+    """The smallest amount searched."""
+    amount: float | None
+    """The largest amount on the grid the model accepts; None when none in [lowest, requested) is."""
+    instalment: float | None
+    probability: float | None
+    """The model's probability of default at `amount`."""
+
+    def sentence(self) -> str:
+        """What the relationship manager can tell the client."""
+        asked = format_figure(self.requested, "money")
+        if self.amount is None or self.instalment is None:
+            return (
+                f"No credit from {format_figure(self.lowest, 'money')} up to the {asked} asked for, repaid in the "
+                "same number of instalments, would be accepted."
+            )
+        return (
+            f"A credit of up to {format_figure(self.amount, 'money')} instead of {asked}, repaid in the same number "
+            f"of instalments (about {format_figure(self.instalment, 'money')} each), would be accepted."
+        )
+
+
+def changed_application(row: dict[str, np.ndarray], factor: np.ndarray) -> dict[str, np.ndarray]:
+    """The amounts scaled by `factor` and the ratio features recomputed, for every factor (a column each)."""
+    changed = {name: row[name] * factor for name in SCALED}
+    values = {**row, **changed}
+    for name, (numerator, denominator) in RATIOS.items():
+        below = values[denominator]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            changed[name] = np.where(below == 0, np.nan, values[numerator] / below)
+    return changed
+
+
+@dataclass(frozen=True)
+class CreditSearch:
+    """Searches the largest accepted amount for refused clients of one model."""
+
+    model: Model
+    step: float
+    floor_share: float
+
+    @classmethod
+    def from_settings(cls, model: Model, settings: Settings) -> CreditSearch:
+        """The search configured in the settings."""
+        return cls(model, settings.credit_step, settings.credit_floor_share)
+
+    @cached_property
+    def columns(self) -> dict[str, int]:
+        """Position of each model feature."""
+        return {name: i for i, name in enumerate(self.model.features)}
+
+    @cached_property
+    def thresholds(self) -> dict[str, np.ndarray]:
+        """The sorted split thresholds of each changed feature the model uses."""
+        found: dict[int, set[float]] = {}
+        for tree in self.model.booster.dump_model()["tree_info"]:
+            stack = [tree["tree_structure"]]
+            while stack:
+                node = stack.pop()
+                if "split_feature" in node:
+                    found.setdefault(node["split_feature"], set()).add(float(node["threshold"]))
+                    stack += [node["left_child"], node["right_child"]]
+        changed = [*SCALED, *RATIOS]
+        return {
+            name: np.array(sorted(found[self.columns[name]]))
+            for name in changed
+            if name in self.columns and self.columns[name] in found
+        }
+
+    def search(self, X: np.ndarray) -> list[Alternative | None]:
+        """The alternative of each row of a feature matrix (model order); None where the amounts are unknown."""
+        return [self._one(x) for x in X]
+
+    def grid(self, requested: float) -> np.ndarray:
+        """The amounts searched: multiples of `step` from floor_share of the request to below the request."""
+        lowest = max(self.step, math.ceil(self.floor_share * requested / self.step) * self.step)
+        return np.arange(lowest, requested - 1e-9, self.step)
+
+    def _one(self, x: np.ndarray) -> Alternative | None:
+        """The search for one client."""
+        row = {name: np.array([x[i]]) for name, i in self.columns.items() if name in (*SCALED, INCOME, *RATIOS)}
+        requested = float(x[self.columns[CREDIT]]) if CREDIT in self.columns else math.nan
+        annuity = float(x[self.columns[ANNUITY]]) if ANNUITY in self.columns else math.nan
+        if not (requested > 0 and annuity > 0) or INCOME not in row:
+            return None
+        for name in (*SCALED, INCOME):
+            row.setdefault(name, np.array([math.nan]))
+        amounts = self.grid(requested)
+        lowest = max(self.step, math.ceil(self.floor_share * requested / self.step) * self.step)
+        if len(amounts) == 0:
+            return Alternative(requested, lowest, None, None, None)
+        changed = changed_application(row, amounts / requested)
+        points = self._change_points(changed)
+        rows = np.repeat(x[None, :], len(points), axis=0)
+        for name, values in changed.items():
+            if name in self.columns:
+                rows[:, self.columns[name]] = values[points]
+        probability = self.model.probability(rows)
+        decided = np.searchsorted(points, np.arange(len(amounts)), side="right") - 1
+        accepted = np.flatnonzero(probability[decided] < self.model.threshold)
+        if len(accepted) == 0:
+            return Alternative(requested, lowest, None, None, None)
+        best = accepted[-1]
+        return Alternative(
+            requested,
+            lowest,
+            float(amounts[best]),
+            float(changed[ANNUITY][best]),
+            float(probability[decided[best]]),
+        )
+
+    def _change_points(self, changed: dict[str, np.ndarray]) -> np.ndarray:
+        """Grid positions where some changed feature crosses a split threshold (position 0 always)."""
+        n = len(next(iter(changed.values())))
+        moves = np.zeros(n, dtype=bool)
+        moves[0] = True
+        for name, cuts in self.thresholds.items():
+            values = changed[name]
+            side = np.searchsorted(cuts, np.nan_to_num(values, nan=np.inf), side="left")
+            moves[1:] |= side[1:] != side[:-1]
+        return np.flatnonzero(moves)
