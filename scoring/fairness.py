@@ -48,12 +48,12 @@ def applications_groups_sql(*tables: str) -> str:
 
 
 def fairness_frame(
-    probability: np.ndarray, threshold: float, groups: pd.DataFrame, outcome: np.ndarray | None = None
+    probability: np.ndarray, accepted: np.ndarray, groups: pd.DataFrame, outcome: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """One row per attribute and group (COLUMNS); `outcome` (1 = defaulted) where known, else the observed
-    columns are NaN. Rows of `groups` are the clients of `probability`, in the same order."""
+    """One row per attribute and group (COLUMNS) of decisions (`accepted`: true where accepted); `outcome`
+    (1 = defaulted) where known, else the observed columns are NaN. Rows of `groups` are the same clients."""
     p = np.asarray(probability, dtype=np.float64)
-    accepted = (p < threshold).astype(int)
+    accepted = np.asarray(accepted).astype(int)
     y = np.zeros(len(p), dtype=int) if outcome is None else np.asarray(outcome, dtype=int)
     frames = []
     for attribute in ATTRIBUTES:

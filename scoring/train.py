@@ -186,7 +186,7 @@ def train(
     booster = validator.fit_final(chosen.result.candidate, chosen.result.n_iterations)
     importance = shap_importance(booster, data, settings.seed)
     groups = training_groups(settings, data.ids)
-    fairness = fairness_frame(chosen.result.oof, chosen.curve.best_threshold, groups, data.y)
+    fairness = fairness_frame(chosen.result.oof, chosen.result.oof < chosen.curve.best_threshold, groups, data.y)
     comparison = compare_protected(data, chosen, fairness, groups, weights, settings, steps)
 
     client = registry.connect(settings)
@@ -248,7 +248,7 @@ def compare_protected(
     steps.extend(settings.cv_folds)
     candidate = replace(chosen.result.candidate, name=f"{chosen.name}_with_protected")
     ev = evaluate_oof(data.y, validator.run(candidate, lambda: steps.advance(candidate.name)), weights)
-    table = fairness_frame(ev.result.oof, ev.curve.best_threshold, groups, data.y)
+    table = fairness_frame(ev.result.oof, ev.result.oof < ev.curve.best_threshold, groups, data.y)
     return {
         "without": without,
         "with": {"auc": ev.auc, "cost_per_client": ev.cost, "approval_gap": approval_gap(table)},
