@@ -41,6 +41,7 @@ def fairness(ctx: typer.Context) -> None:
 
     from monitoring.fairness import check_fairness
     from scoring.publish import publish
+    from scoring.fairness import ATTRIBUTES
     from scoring.registry import NoChampionError
 
     cfg: Settings = ctx.obj
@@ -52,11 +53,13 @@ def fairness(ctx: typer.Context) -> None:
     publish(cfg)
     for scope, rows in result.table.groupby("scope", sort=False):
         table = Table(title=f"Fairness check {result.check_id}: {scope}")
-        for column in ("attribute", "group", "clients", "approved", "disparate impact", "four-fifths rule"):
-            numeric = column in ("clients", "approved", "disparate impact")
+        for column in ("attribute", "group", "clients", "approved", "impact", "4/5 rule"):
+            numeric = column in ("clients", "approved", "impact")
             table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
         for r in rows.itertuples():
             impact = "" if r.disparate_impact != r.disparate_impact else f"{r.disparate_impact:.3f}"
-            table.add_row(r.attribute, r.group, f"{r.clients:,}", f"{r.approval_rate:.1%}", impact, r.four_fifths_rule)
+            rule = r.four_fifths_rule.replace(" clients", "")
+            table.add_row(ATTRIBUTES[r.attribute], r.group, f"{r.clients:,}", f"{r.approval_rate:.1%}", impact, rule)
         console.print(table)
+    console.print("impact: approval rate over the most approved group's; the four-fifths rule fails below 0.8.")
     console.print(result.summary())
