@@ -40,8 +40,8 @@ def fairness(ctx: typer.Context) -> None:
     from rich.table import Table
 
     from monitoring.fairness import check_fairness
-    from scoring.publish import publish
     from scoring.fairness import ATTRIBUTES
+    from scoring.publish import publish
     from scoring.registry import NoChampionError
 
     cfg: Settings = ctx.obj

@@ -252,3 +252,53 @@ def share(value: float) -> str:
     if abs(percent) < 0.1:
         return "less than 0.1%"
     return f"{percent:.1f}".rstrip("0").rstrip(".") + "%"
+
+
+WORDS = {
+    "AMT": "amount",
+    "CNT": "number of",
+    "DAYS": "days",
+    "PERC": "share",
+    "TW": "recency-weighted",
+    "DPD": "days past due",
+    "DBD": "days paid early",
+    "SK": "",
+    "BURO": "credit bureau",
+    "CC": "credit card",
+    "INSTAL": "instalments",
+    "POS": "point-of-sale loans",
+    "PREV": "earlier applications",
+    "MEAN": "average",
+    "MAX": "highest",
+    "MIN": "lowest",
+    "SUM": "total",
+    "VAR": "variance",
+    "NUNIQUE": "distinct",
+    "NAN": "unknown",
+    "EXT": "external",
+    "APPR": "application",
+    "REQ": "enquiries",
+    "QRT": "quarter",
+    "MON": "month",
+    "DEF": "defaults",
+    "OBS": "observed",
+    "ANOM": "unknown",
+}
+WINDOW = re.compile(r"^L(\d+)(M|D)$")
+LAST = re.compile(r"^(LAST|FIRST)(\d+)$")
+
+
+def feature_label(feature: str) -> str:
+    """A readable name for one feature, for lists of features (drift): its code's title, then its name in words,
+    e.g. 'Late payments on earlier loans with us: instalments last 20 is late average'."""
+    title = catalogue()[feature_code(feature)].title
+    words = []
+    for part in feature.split("_"):
+        window, last = WINDOW.match(part), LAST.match(part)
+        if window:
+            words.append(f"last {window[1]} {'months' if window[2] == 'M' else 'days'}")
+        elif last:
+            words.append(f"{last[1].lower()} {last[2]}")
+        else:
+            words.append(WORDS.get(part, part.lower()))
+    return f"{title}: {' '.join(w for w in words if w)}"
