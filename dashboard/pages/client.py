@@ -11,6 +11,7 @@ from dashboard import charts, data, ui
 from notices.letters import to_html, to_pdf
 from warehouse.vocabulary import format_figure
 
+# Application column -> (what the manager reads, unit of the value; None: the value in words).
 PROFILE = {
     "CODE_GENDER": ("Gender", None),
     "DAYS_BIRTH": ("Age", "age"),
@@ -31,7 +32,6 @@ PROFILE = {
     "AMT_ANNUITY": ("Instalment", "money"),
     "AMT_GOODS_PRICE": ("Price of the goods", "money"),
 }
-"""Application column -> (what the manager reads, unit of the value; None: the value in words)."""
 WORDS = {
     "CODE_GENDER": {"F": "Woman", "M": "Man", "XNA": "Not given"},
     "FLAG_OWN_CAR": {"Y": "Yes", "N": "No"},
@@ -101,7 +101,7 @@ def show_reasons(client_id: int, row: dict) -> None:
         arrow = "▲" if refused else "▼"
         lines = [
             f"{r.rank}. {arrow} **{r.sentence}.**  \n"
-            f"<span style='color:#555'>{r.title} · {r.manager_sentence} · {abs(r.points):.0f} points "
+            f"<span style='color:#555'>{r.manager_sentence} · {abs(r.points):.0f} points "
             f"{'against' if r.points < 0 else 'for'} the client</span>"
             for r in reasons.itertuples()
         ]

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import charts, data, ui
 from monitoring.fairness import TRAINING_SCOPE
 from scoring.fairness import ATTRIBUTES
+from warehouse.vocabulary import PLACEHOLDER
 
 METRIC_NAMES = {
     "roc_auc": "ROC AUC (1 = perfect ranking, 0.5 = chance)",
@@ -112,7 +113,7 @@ def catalogue_section() -> None:
                 "Code": codes["code"],
                 "Theme": codes["theme"],
                 "Reason": codes["title"],
-                "The client reads": codes["client_template"],
+                "The client reads": [PLACEHOLDER.sub(r"[\1]", t).replace("_", " ") for t in codes["client_template"]],
                 "Features": codes["features"],
             }
         ),
