@@ -248,7 +248,10 @@ def fairness(settings: Settings) -> pd.DataFrame:
 
 
 def band_summary(settings: Settings) -> pd.DataFrame:
-    """Clients, decisions, mean predicted risk and known defaults per score band of the latest decisions."""
+    """Clients, decisions, mean predicted risk and known defaults per score band of the latest decisions (empty
+    when the published scores have no bands yet)."""
+    if "score_band" not in columns(settings, LATEST):
+        return pd.DataFrame()
     return query(
         settings,
         f"""SELECT l.score_band, min(l.points) AS points_from, max(l.points) AS points_to, count(*) AS clients,

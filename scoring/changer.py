@@ -14,7 +14,7 @@ the last change point at or below it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -75,6 +75,31 @@ def changed_application(row: dict[str, np.ndarray], factor: np.ndarray) -> dict[
 
 
 @dataclass(frozen=True)
+class _Plan:
+    """One client's search: the grid, the changed features along it, the change points and their rows."""
+
+    none: Alternative
+    amounts: np.ndarray
+    changed: dict[str, np.ndarray]
+    points: np.ndarray
+    rows: np.ndarray | None
+
+    def decide(self, probability: np.ndarray, threshold: float) -> Alternative:
+        """The largest accepted amount, given the probability at each change point."""
+        decided = np.searchsorted(self.points, np.arange(len(self.amounts)), side="right") - 1
+        accepted = np.flatnonzero(probability[decided] < threshold)
+        if len(accepted) == 0:
+            return self.none
+        best = accepted[-1]
+        return replace(
+            self.none,
+            amount=float(self.amounts[best]),
+            instalment=float(self.changed[ANNUITY][best]),
+            probability=float(probability[decided[best]]),
+        )
+
+
+@dataclass(frozen=True)
 class CreditSearch:
     """Searches the largest accepted amount for refused clients of one model."""
 
@@ -111,16 +136,31 @@ class CreditSearch:
         }
 
     def search(self, X: np.ndarray) -> list[Alternative | None]:
-        """The alternative of each row of a feature matrix (model order); None where the amounts are unknown."""
-        return [self._one(x) for x in X]
+        """The alternative of each row of a feature matrix (model order); None where the amounts are unknown.
+        The candidate rows of every client are scored in one call to the model."""
+        plans = [self._plan(x) for x in X]
+        blocks = [plan.rows for plan in plans if plan is not None and plan.rows is not None]
+        probability = self.model.probability(np.vstack(blocks)) if blocks else np.empty(0)
+        found: list[Alternative | None] = []
+        start = 0
+        for plan in plans:
+            if plan is None or plan.rows is None:
+                found.append(None if plan is None else plan.none)
+                continue
+            found.append(plan.decide(probability[start : start + len(plan.rows)], self.model.threshold))
+            start += len(plan.rows)
+        return found
 
     def grid(self, requested: float) -> np.ndarray:
         """The amounts searched: multiples of `step` from floor_share of the request to below the request."""
-        lowest = max(self.step, math.ceil(self.floor_share * requested / self.step) * self.step)
-        return np.arange(lowest, requested - 1e-9, self.step)
+        return np.arange(self.lowest(requested), requested - 1e-9, self.step)
 
-    def _one(self, x: np.ndarray) -> Alternative | None:
-        """The search for one client."""
+    def lowest(self, requested: float) -> float:
+        """The smallest amount searched for a request."""
+        return max(self.step, math.ceil(self.floor_share * requested / self.step) * self.step)
+
+    def _plan(self, x: np.ndarray) -> _Plan | None:
+        """The candidate rows to score for one client (None where the amounts are unknown)."""
         row = {name: np.array([x[i]]) for name, i in self.columns.items() if name in (*SCALED, INCOME, *RATIOS)}
         requested = float(x[self.columns[CREDIT]]) if CREDIT in self.columns else math.nan
         annuity = float(x[self.columns[ANNUITY]]) if ANNUITY in self.columns else math.nan
@@ -129,28 +169,16 @@ class CreditSearch:
         for name in (*SCALED, INCOME):
             row.setdefault(name, np.array([math.nan]))
         amounts = self.grid(requested)
-        lowest = max(self.step, math.ceil(self.floor_share * requested / self.step) * self.step)
+        none = Alternative(requested, self.lowest(requested), None, None, None)
         if len(amounts) == 0:
-            return Alternative(requested, lowest, None, None, None)
+            return _Plan(none, amounts, {}, np.empty(0, dtype=int), None)
         changed = changed_application(row, amounts / requested)
         points = self._change_points(changed)
         rows = np.repeat(x[None, :], len(points), axis=0)
         for name, values in changed.items():
             if name in self.columns:
                 rows[:, self.columns[name]] = values[points]
-        probability = self.model.probability(rows)
-        decided = np.searchsorted(points, np.arange(len(amounts)), side="right") - 1
-        accepted = np.flatnonzero(probability[decided] < self.model.threshold)
-        if len(accepted) == 0:
-            return Alternative(requested, lowest, None, None, None)
-        best = accepted[-1]
-        return Alternative(
-            requested,
-            lowest,
-            float(amounts[best]),
-            float(changed[ANNUITY][best]),
-            float(probability[decided[best]]),
-        )
+        return _Plan(none, amounts, changed, points, rows)
 
     def _change_points(self, changed: dict[str, np.ndarray]) -> np.ndarray:
         """Grid positions where some changed feature crosses a split threshold (position 0 always)."""

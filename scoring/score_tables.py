@@ -324,16 +324,28 @@ def create_tables(con: duckdb.DuckDBPyConnection, hash_type: str) -> None:
     for name in RETIRED:
         con.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{name}")
     for table in TABLES:
+        _migrate(con, table, hash_type)
         table.create(con, hash_type=hash_type)
-        present = {row[0] for row in con.execute(f"DESCRIBE {table.qualified}").fetchall()}
-        declared = {name: kind for name, kind, _ in table.columns}
-        for name in present - set(declared):
-            con.execute(f'ALTER TABLE {table.qualified} DROP COLUMN "{name}"')
-        for name, kind in declared.items():
-            if name not in present:
-                con.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{name}" {kind.format(hash_type=hash_type)}')
-        if present != set(declared):
-            table.document(con)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, table: TableDoc, hash_type: str) -> None:
+    """Bring an existing table to its declared columns: add the missing ones, drop the undeclared ones."""
+    present = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = $s AND table_name = $t",
+            {"s": table.schema, "t": table.name},
+        ).fetchall()
+    }
+    if not present:
+        return
+    declared = {name: kind for name, kind, _ in table.columns}
+    for name in present - set(declared):
+        con.execute(f'ALTER TABLE {table.qualified} DROP COLUMN "{name}"')
+    for name, kind in declared.items():
+        if name not in present:
+            con.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{name}" {kind.format(hash_type=hash_type)}')
 
 
 def latest_explanations_sql(catalog: str = "") -> str:
