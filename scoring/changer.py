@@ -118,6 +118,11 @@ class CreditSearch:
         return {name: i for i, name in enumerate(self.model.features)}
 
     @cached_property
+    def involved(self) -> dict[str, int]:
+        """Position of each model feature the search reads or changes."""
+        return {name: self.columns[name] for name in (*SCALED, INCOME, *RATIOS) if name in self.columns}
+
+    @cached_property
     def thresholds(self) -> dict[str, np.ndarray]:
         """The sorted split thresholds of each changed feature the model uses."""
         found: dict[int, set[float]] = {}
@@ -161,7 +166,7 @@ class CreditSearch:
 
     def _plan(self, x: np.ndarray) -> _Plan | None:
         """The candidate rows to score for one client (None where the amounts are unknown)."""
-        row = {name: np.array([x[i]]) for name, i in self.columns.items() if name in (*SCALED, INCOME, *RATIOS)}
+        row = {name: np.array([x[i]]) for name, i in self.involved.items()}
         requested = float(x[self.columns[CREDIT]]) if CREDIT in self.columns else math.nan
         annuity = float(x[self.columns[ANNUITY]]) if ANNUITY in self.columns else math.nan
         if not (requested > 0 and annuity > 0) or INCOME not in row:
@@ -187,6 +192,6 @@ class CreditSearch:
         moves[0] = True
         for name, cuts in self.thresholds.items():
             values = changed[name]
-            side = np.searchsorted(cuts, np.nan_to_num(values, nan=np.inf), side="left")
+            side = np.searchsorted(cuts, np.where(np.isnan(values), np.inf, values), side="left")
             moves[1:] |= side[1:] != side[:-1]
         return np.flatnonzero(moves)
