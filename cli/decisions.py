@@ -53,7 +53,7 @@ def fairness(ctx: typer.Context) -> None:
     publish(cfg)
     for scope, rows in result.table.groupby("scope", sort=False):
         table = Table(title=f"Fairness check {result.check_id}: {scope}")
-        for column in ("attribute", "group", "clients", "approved", "impact", "4/5 rule"):
+        for column in ("attribute", "group", "clients", "approved", "impact", "rule"):
             numeric = column in ("clients", "approved", "impact")
             table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
         for r in rows.itertuples():
@@ -61,5 +61,5 @@ def fairness(ctx: typer.Context) -> None:
             rule = r.four_fifths_rule.replace(" clients", "")
             table.add_row(ATTRIBUTES[r.attribute], r.group, f"{r.clients:,}", f"{r.approval_rate:.1%}", impact, rule)
         console.print(table)
-    console.print("impact: approval rate over the most approved group's; the four-fifths rule fails below 0.8.")
+    console.print("impact: approval rate over the most approved group's; rule: the four-fifths rule fails below 0.8.")
     console.print(result.summary())
