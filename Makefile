@@ -50,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) warehouse/*.duckdb warehouse/data warehouse/inbox warehouse/reports warehouse/mlflow dbt/target
+	rm -rf $(VENV) warehouse/*.duckdb warehouse/data warehouse/inbox warehouse/reports warehouse/mlflow warehouse/notices dbt/target
