@@ -32,11 +32,12 @@ test: $(STAMP) lint browser
 test-fast: $(STAMP)
 	$(BIN)/pytest -m unit
 
-# The dashboard's real-browser test drives Debian's chromium (Playwright's own browser download cannot work offline).
+# The dashboard's real-browser test drives Debian's chromium through Playwright (its own browser download cannot
+# work offline); the notice tests read the PDFs back with poppler's pdftotext.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "chromium is not installed and could not be (not root?): the real-browser dashboard test will be skipped"
+	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; } || \
+	  echo "chromium or poppler-utils is missing and could not be installed (not root?): their tests will be skipped"
 
 # Style, formatting, the layer contracts (import-linter) and types.
 lint: $(STAMP)
@@ -49,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) warehouse/*.duckdb warehouse/data warehouse/inbox warehouse/reports warehouse/mlflow dbt/target
+	rm -rf $(VENV) warehouse/*.duckdb warehouse/data warehouse/inbox warehouse/reports warehouse/mlflow warehouse/notices dbt/target

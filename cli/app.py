@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import dashboard, data, demo, features, model, monitor, nightly
+from cli import dashboard, data, decisions, demo, features, model, monitor, nightly
 from cli.common import console
 from warehouse.settings import Settings
 
@@ -14,7 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-for module in (data, features, model, monitor, nightly, dashboard, demo):
+for module in (data, features, model, monitor, nightly, decisions, dashboard, demo):
     app.add_typer(module.app)
 
 

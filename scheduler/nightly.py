@@ -41,6 +41,7 @@ PIPELINE = (
     Step("features", steps.build_features, ("settings",)),
     Step("score", steps.score_new, ("settings",)),
     Step("drift", steps.check_drift, ("settings", "run", "client_ids"), output="drift"),
+    Step("fairness", steps.check_fairness, ("settings", "run", "client_ids")),
     Step("publish", steps.publish, ("settings",)),
     Step("archive", steps.archive, ("run", "batch", "done", "client_ids")),
 )

@@ -104,6 +104,17 @@ def check_drift(settings: Settings, run: JobRun, client_ids: np.ndarray | None) 
     return Counts(rows_in=result.current_rows, rows_out=len(result.columns), value=result)
 
 
+def check_fairness(settings: Settings, run: JobRun, client_ids: np.ndarray) -> Counts:
+    """Measure the batch's decisions per gender, age band and family status (monitoring.fairness); a group failing
+    the four-fifths rule becomes an alert of the run."""
+    from monitoring.fairness import check_fairness as check
+
+    result = check(settings, client_ids, run.night, run.run_id)
+    if not result.failing.empty:
+        run.alerts = [*run.alerts, result.summary()]
+    return Counts(rows_in=len(client_ids), rows_out=len(result.table))
+
+
 def archive(run: JobRun, batch: Path, done: Path, client_ids: np.ndarray) -> Counts:
     """Move the batch out of the inbox, so it is never scored twice."""
     done.parent.mkdir(parents=True, exist_ok=True)
