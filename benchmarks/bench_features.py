@@ -77,7 +77,9 @@ def previous_reference(con: duckdb.DuckDBPyConnection) -> str:
     for status in ("Approved", "Refused"):
         items += [f"avg(case when NAME_CONTRACT_STATUS = '{status}' then {c} end)" for c in numeric]
     for name in [name for name, kind in columns if kind == "VARCHAR"]:
-        values = [r[0] for r in con.execute(f"select distinct {name} from raw.previous_application limit 12").fetchall()]
+        values = [
+            r[0] for r in con.execute(f"select distinct {name} from raw.previous_application limit 12").fetchall()
+        ]
         items += [f"avg(case when {name} = '{str(v).replace(chr(39), chr(39) * 2)}' then 1 else 0 end)" for v in values]
     return f"select SK_ID_CURR, {', '.join(items[:200])} from raw.previous_application group by SK_ID_CURR"
 
@@ -171,7 +173,7 @@ def night(built: Path, workdir: Path, applications: int, full_build: float) -> l
             result.peak_mb,
             target,
         ),
-        Row(f"  of which model run times (sum)", models),
+        Row("  of which model run times (sum)", models),
     ]
     shutil.rmtree(home, ignore_errors=True)
     return rows
@@ -200,9 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         ingest_folder(args.data, settings)
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        names = [r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()]
+        names = [
+            r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()
+        ]
         counts = {n: one_row(con, f'select count(*) from raw."{n}"')[0] for n in names}
-    print(f"raw rows: {sum(counts.values()):,} in {len(counts)} tables ({', '.join(f'{k} {v:,}' for k, v in counts.items())})")
+    tables = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    print(f"raw rows: {sum(counts.values()):,} in {len(counts)} tables ({tables})")
 
     references = time_references(settings.warehouse_path)
     rows = [Row(f"reference: plain SQL of {model}", seconds) for model, seconds in references.items()]
@@ -225,7 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     full = models.seconds
     if not args.skip_tests:
         tests = run_build(settings, "test")
-        rows.append(Row(f"full build: {len(tests.tests)} tests", tests.seconds, models.seconds, "models", tests.cpu_seconds, tests.peak_mb))
+        rows.append(
+            Row(
+                f"full build: {len(tests.tests)} tests",
+                tests.seconds,
+                models.seconds,
+                "models",
+                tests.cpu_seconds,
+                tests.peak_mb,
+            )
+        )
         rows.append(Row("full build: models + tests", models.seconds + tests.seconds, target=MODELS_AND_TESTS_TARGET_S))
         full += tests.seconds
     built = workdir / "built.duckdb"

@@ -19,10 +19,14 @@ from pathlib import Path
 import duckdb
 from rich.table import Table
 
+from warehouse.features import FEATURES_TABLE
 from warehouse.settings import Settings
 
 DBT_TARGET_DIR = "target"
 DBT_LOG_DIR = "logs"
+NIGHTLY_EXCLUDES = ("--exclude-resource-type", "unit_test", "--exclude", "tag:checked_at_ingest")
+"""What an incremental build leaves out: unit tests check the SQL, not the data (they run in full builds and in
+`make test`), and ingestion checks every new row for what the staging tests tagged checked_at_ingest look for."""
 _PROGRESS_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|ERROR|FAIL|WARN|SKIP|NO-OP)\b.*?\b([\w.]+)\s")
 
 
@@ -170,11 +174,26 @@ def build_features(
     full_refresh: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> BuildResult:
-    """Run `dbt build` (models, tests) on the warehouse; raise FeatureBuildError naming what failed."""
+    """Run `dbt build` (models, tests) on the warehouse; raise FeatureBuildError naming what failed.
+
+    Once the feature store exists, a plain build is a night's incremental build: it rebuilds only the changed
+    clients and runs the data tests of the models, not the unit tests nor the checks ingestion already made."""
     if not settings.warehouse_path.exists():
         raise FeatureBuildError(f"No warehouse at {settings.warehouse_path}: run `credit-scoring ingest` first.")
     args = ["build", *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
+    if select is None and not full_refresh and features_built(settings):
+        args += NIGHTLY_EXCLUDES
     return run_build(settings, *args, on_progress=on_progress)
+
+
+def features_built(settings: Settings) -> bool:
+    """Whether the warehouse already holds the feature store (the next build is incremental)."""
+    schema, table = FEATURES_TABLE.split(".")
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        found = con.execute(
+            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
+        ).fetchone()
+    return bool(found and found[0])
 
 
 def run_build(settings: Settings, command: str, *args: str, on_progress: ProgressCallback | None = None) -> BuildResult:

@@ -128,6 +128,7 @@ DERIVED = {
     "positive when the balance grows towards the application.",
 }
 
+
 @cache
 def dbt_vars() -> dict[str, Any]:
     """The dbt project's vars (dbt_project.yml): recency windows and last-N counts live there only."""
@@ -153,7 +154,10 @@ def models() -> dict[str, tuple[str, dict[str, str], str]]:
             "bureau_balance",
             {
                 "": "over the credit's months",
-                **{f"L{w}M_": f"over the credit's months in the last {w} months (MONTHS_BALANCE >= -{w})" for w in windows},
+                **{
+                    f"L{w}M_": f"over the credit's months in the last {w} months (MONTHS_BALANCE >= -{w})"
+                    for w in windows
+                },
             },
             "One row per Credit Bureau credit with a monthly history: month counts, status shares, recency windows.",
         ),
@@ -228,7 +232,8 @@ def models() -> dict[str, tuple[str, dict[str, str], str]]:
             {
                 "CC_": "over all monthly rows of the client's previous credit cards",
                 **{
-                    f"CC_L{w}M_": f"over the client's credit card months in the last {w} months (MONTHS_BALANCE >= -{w})"
+                    f"CC_L{w}M_": f"over the client's credit card months in the last {w} months "
+                    f"(MONTHS_BALANCE >= -{w})"
                     for w in windows
                 },
                 "CC_CARD_": "over the client's previous credit cards (one value per card)",
@@ -368,7 +373,9 @@ def _flag_descriptions() -> dict[str, str]:
     """Descriptions of the application's data-quality flags, from the staging models' YAML."""
     document = yaml.safe_load((DBT_DIR / "models" / "staging" / "_staging__models.yml").read_text())
     model = next(m for m in document["models"] if m["name"] == "stg_applications")
-    return {c["name"]: c["description"] for c in model["columns"] if c["name"].startswith(("FLAG_", "DAYS_EMPLOYED_ANOM"))}
+    return {
+        c["name"]: c["description"] for c in model["columns"] if c["name"].startswith(("FLAG_", "DAYS_EMPLOYED_ANOM"))
+    }
 
 
 def model_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
@@ -424,7 +431,9 @@ def comment_features(warehouse: Path) -> int:
         if changed:
             con.execute(
                 "begin; "
-                + "; ".join(f"comment on column {FEATURES_TABLE}.{quote(c)} is {literal(t)}" for c, t in changed.items())
+                + "; ".join(
+                    f"comment on column {FEATURES_TABLE}.{quote(c)} is {literal(t)}" for c, t in changed.items()
+                )
                 + "; commit"
             )
     return len(changed)

@@ -75,7 +75,7 @@ def _column(spec: dict[str, Any]) -> Column:
 def tables() -> dict[str, Table]:
     """The eight Kaggle files by name, in load order (parents before children)."""
     specs = {t["name"]: t for t in _source()["tables"]}
-    out = {}
+    out: dict[str, Table] = {}
     for name, spec in specs.items():
         meta = spec.get("meta") or {}
         if "same_columns_as" in meta:

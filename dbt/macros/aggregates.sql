@@ -88,3 +88,16 @@
 {% macro trend(y, x) -%}
     case when regr_count({{ y }}, {{ x }}) > 1 and regr_sxx({{ y }}, {{ x }}) > 0 then regr_slope({{ y }}, {{ x }}) end
 {%- endmacro %}
+
+{#- True for NaN and +/-infinity. -#}
+{% macro not_finite(expr) -%}
+    {{- return(adapter.dispatch('not_finite')(expr)) -}}
+{%- endmacro %}
+
+{% macro default__not_finite(expr) -%}
+    ({{ expr }} <> {{ expr }} or abs({{ expr }}) = cast('Infinity' as double))
+{%- endmacro %}
+
+{% macro duckdb__not_finite(expr) -%}
+    not isfinite({{ expr }})
+{%- endmacro %}

@@ -40,8 +40,9 @@ features as (
         {{ safe_div('AMT_CREDIT', 'AMT_ANNUITY') }} as CREDIT_ANNUITY_RATIO,
         -DAYS_BIRTH / 365.25 as AGE_YEARS,
         {{ safe_div('coalesce(EXT_SOURCE_1, 0) + coalesce(EXT_SOURCE_2, 0) + coalesce(EXT_SOURCE_3, 0)',
-                    '(case when EXT_SOURCE_1 is null then 0 else 1 end) + (case when EXT_SOURCE_2 is null then 0 else 1 end)'
-                    ~ ' + (case when EXT_SOURCE_3 is null then 0 else 1 end)') }} as EXT_SOURCES_MEAN,
+                    'case when EXT_SOURCE_1 is null then 0 else 1 end'
+                    ~ ' + case when EXT_SOURCE_2 is null then 0 else 1 end'
+                    ~ ' + case when EXT_SOURCE_3 is null then 0 else 1 end') }} as EXT_SOURCES_MEAN,
         least(EXT_SOURCE_1, EXT_SOURCE_2, EXT_SOURCE_3) as EXT_SOURCES_MIN,
         greatest(EXT_SOURCE_1, EXT_SOURCE_2, EXT_SOURCE_3) as EXT_SOURCES_MAX,
         EXT_SOURCE_1 * EXT_SOURCE_2 * EXT_SOURCE_3 as EXT_SOURCES_PROD,

@@ -21,7 +21,8 @@ balance as (
 per_credit as (
     select
         SK_ID_BUREAU,
-        {{ aggregates({'MONTHS_BALANCE': ['min', 'max', 'size'], 'DPD_LEVEL': ['max', 'mean'], 'IS_LATE': ['mean']}, '') }},
+        {{ aggregates({'MONTHS_BALANCE': ['min', 'max', 'size'], 'DPD_LEVEL': ['max', 'mean'],
+                       'IS_LATE': ['mean']}, '') }},
         {{ category_shares('bureau_balance', ['STATUS'], '') }},
         {%- for months in var('month_windows') %}
         {{ aggregates({'MONTHS_BALANCE': ['size'], 'IS_LATE': ['mean']}, 'L' ~ months ~ 'M_',

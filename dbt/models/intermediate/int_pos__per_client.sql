@@ -2,7 +2,8 @@
     recency windows, a time-weighted lateness, and per-loan summaries (int_pos__per_prev). -#}
 {{ config(unique_key='SK_ID_CURR') }}
 {%- set stg = ref('stg_POS_CASH_balance') -%}
-{%- set kernel = {'MONTHS_BALANCE': ['max', 'mean', 'size'], 'SK_DPD': ['max', 'mean'], 'SK_DPD_DEF': ['max', 'mean']} -%}
+{%- set kernel = {'MONTHS_BALANCE': ['max', 'mean', 'size'], 'SK_DPD': ['max', 'mean'],
+                  'SK_DPD_DEF': ['max', 'mean']} -%}
 {%- set window = {'MONTHS_BALANCE': ['size'], 'SK_DPD': ['max', 'mean'], 'SK_DPD_DEF': ['max', 'mean']} -%}
 {%- set loan = {'IS_COMPLETED': ['mean'], 'LAST_CNT_INSTALMENT_FUTURE': ['sum', 'max'],
                 'LAST_REMAINING_PERC': ['mean'], 'SK_DPD_MAX': ['mean'], 'MONTHS_COUNT': ['mean', 'max']} -%}

@@ -44,7 +44,8 @@ applications as (
         *,
         {{ safe_div('AMT_APPLICATION', 'AMT_CREDIT') }} as APP_CREDIT_PERC,
         -- Yearly simple interest implied by CNT_PAYMENT monthly annuities repaying AMT_CREDIT.
-        {{ safe_div('AMT_ANNUITY * CNT_PAYMENT - AMT_CREDIT', 'AMT_CREDIT * CNT_PAYMENT / 12') }} as SIMPLE_INTEREST_RATE,
+        {{ safe_div('AMT_ANNUITY * CNT_PAYMENT - AMT_CREDIT', 'AMT_CREDIT * CNT_PAYMENT / 12') }}
+            as SIMPLE_INTEREST_RATE,
         {{ safe_div('AMT_ANNUITY * CNT_PAYMENT', 'AMT_CREDIT') }} as TOTAL_PAYMENT_PERC,
         case when NAME_CONTRACT_STATUS = 'Refused' then 1 else 0 end as IS_REFUSED
     from {{ stg }}

@@ -53,8 +53,10 @@ features as (
         int_application__clients.SK_ID_CURR,
         int_application__clients.TARGET,
         int_application__clients.DATASET,
-        int_application__clients.APPLICATION_LOAD_ID,
-        {{ selected | join(',\n        ') }}
+        int_application__clients.APPLICATION_LOAD_ID
+        {%- for item in selected %},
+        {{ item }}
+        {%- endfor %}
     from int_application__clients
     {%- for model in histories %}
     left join {{ model }} on int_application__clients.SK_ID_CURR = {{ model }}.SK_ID_CURR
@@ -66,6 +68,8 @@ select
     TARGET,
     DATASET,
     APPLICATION_LOAD_ID,
-    {{ feature_hash(features) }} as FEATURE_HASH,
-    {{ features | map(attribute='name') | join(',\n    ') }}
+    {{ feature_hash(features) }} as FEATURE_HASH
+    {%- for column in features %},
+    {{ column.name }}
+    {%- endfor %}
 from features

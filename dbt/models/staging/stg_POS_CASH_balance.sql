@@ -1,5 +1,5 @@
--- Monthly snapshots of previous POS / cash loans, one row per loan and month: typed as the contract says (_sources.yml), the DAYS_* no-date code
--- and the XNA / XAP categories set to NULL, impossible values flagged.
+-- Monthly snapshots of previous POS / cash loans, one row per loan and month: typed as the contract says
+-- (_sources.yml), the DAYS_* no-date code and the XNA / XAP categories set to NULL, impossible values flagged.
 
 with
 

@@ -1,15 +1,22 @@
--- Loan applications of both files, one row per client: typed as the contract says (_sources.yml), the DAYS_* no-date code
--- and the XNA / XAP categories set to NULL, impossible values flagged.
+-- Loan applications of both files, one row per client: typed as the contract says (_sources.yml), the DAYS_* no-date
+-- code and the XNA / XAP categories set to NULL, impossible values flagged.
 
 with
 
 train as (
-    select 'train' as DATASET, * from {{ source('raw', 'application_train') }}
+    select
+        'train' as DATASET,
+        *
+    from {{ source('raw', 'application_train') }}
 ),
 
 test as (
     -- application_test has the columns of application_train but TARGET, unknown for these clients
-    select 'test' as DATASET, cast(null as bigint) as TARGET, * from {{ source('raw', 'application_test') }}
+    select
+        'test' as DATASET,
+        cast(null as bigint) as TARGET,
+        *
+    from {{ source('raw', 'application_test') }}
 ),
 
 source as (

@@ -1,5 +1,5 @@
--- Credit Bureau credits, one row per credit: typed as the contract says (_sources.yml), the DAYS_* no-date code
--- and the XNA / XAP categories set to NULL, impossible values flagged.
+-- Credit Bureau credits, one row per credit: typed as the contract says (_sources.yml), the DAYS_* no-date code and
+-- the XNA / XAP categories set to NULL, impossible values flagged.
 
 with
 
@@ -29,7 +29,9 @@ cleaned as (
         _load_id,
         -- data-quality flags: 1 marks an impossible value (the row is kept)
         case when DAYS_CREDIT > 0 then 1 else 0 end as FLAG_IMPOSSIBLE_DAYS_CREDIT,
-        case when AMT_CREDIT_SUM < 0 or AMT_CREDIT_SUM_DEBT < 0 or AMT_CREDIT_SUM_OVERDUE < 0 then 1 else 0 end as FLAG_NEGATIVE_AMOUNT
+        case
+            when AMT_CREDIT_SUM < 0 or AMT_CREDIT_SUM_DEBT < 0 or AMT_CREDIT_SUM_OVERDUE < 0 then 1 else 0
+        end as FLAG_NEGATIVE_AMOUNT
     from source
 )
 

@@ -1,5 +1,5 @@
--- Monthly status of Credit Bureau credits, one row per credit and month: typed as the contract says (_sources.yml), the DAYS_* no-date code
--- and the XNA / XAP categories set to NULL, impossible values flagged.
+-- Monthly status of Credit Bureau credits, one row per credit and month: typed as the contract says (_sources.yml),
+-- the DAYS_* no-date code and the XNA / XAP categories set to NULL, impossible values flagged.
 
 with
 

@@ -1,5 +1,5 @@
--- Monthly snapshots of previous credit cards, one row per card and month: typed as the contract says (_sources.yml), the DAYS_* no-date code
--- and the XNA / XAP categories set to NULL, impossible values flagged.
+-- Monthly snapshots of previous credit cards, one row per card and month: typed as the contract says (_sources.yml),
+-- the DAYS_* no-date code and the XNA / XAP categories set to NULL, impossible values flagged.
 
 with
 

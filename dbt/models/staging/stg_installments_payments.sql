@@ -1,5 +1,5 @@
--- Instalment payments of previous loans, one row per payment: typed as the contract says (_sources.yml), the DAYS_* no-date code
--- and the XNA / XAP categories set to NULL, impossible values flagged.
+-- Instalment payments of previous loans, one row per payment: typed as the contract says (_sources.yml), the DAYS_*
+-- no-date code and the XNA / XAP categories set to NULL, impossible values flagged.
 
 with
 

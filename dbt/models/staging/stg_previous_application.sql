@@ -1,5 +1,5 @@
--- Previous Home Credit applications, one row per application: typed as the contract says (_sources.yml), the DAYS_* no-date code
--- and the XNA / XAP categories set to NULL, impossible values flagged.
+-- Previous Home Credit applications, one row per application: typed as the contract says (_sources.yml), the DAYS_*
+-- no-date code and the XNA / XAP categories set to NULL, impossible values flagged.
 
 with
 

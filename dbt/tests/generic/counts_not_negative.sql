@@ -3,7 +3,8 @@
 {% test counts_not_negative(model) %}
 {%- set counts = [] -%}
 {%- if execute -%}
-    {%- for column in adapter.get_columns_in_relation(model) if column.name.endswith(('_COUNT', '_SIZE', '_NUNIQUE')) -%}
+    {%- for column in adapter.get_columns_in_relation(model)
+           if column.name.endswith(('_COUNT', '_SIZE', '_NUNIQUE')) -%}
         {%- do counts.append('coalesce(' ~ column.name ~ ', -1) < 0') -%}
     {%- endfor -%}
 {%- endif %}
