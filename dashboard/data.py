@@ -12,7 +12,6 @@ file is open: a query that overlapped a swap is not cached, and runs again on th
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from notices.letters import Notice, load_notice
 from warehouse.features import DATASET_COLUMN, FEATURES_TABLE, ID_COLUMN, NON_FEATURE_COLUMNS, TARGET_COLUMN
 from warehouse.settings import Settings
 
@@ -35,7 +35,12 @@ LATEST = "scores.latest"
 IMPORTANCE = "scores.global_importance"
 MODEL_CARD = "scores.model_card"
 BASE_VALUES = "scores.base_values"
-FEATURE_LABELS = "scores.feature_labels"
+REASONS = "scores.reasons"
+ALTERNATIVES = "scores.credit_alternatives"
+FEATURE_CODES = "scores.feature_codes"
+REASON_CODES = "scores.reason_codes"
+CODE_IMPORTANCE = "scores.code_importance"
+FAIRNESS = "monitoring.fairness"
 PROFILE = "features.client_profile"
 JOB_RUNS = "ops.job_runs"
 DRIFT = "monitoring.feature_drift"
@@ -43,30 +48,7 @@ PSI = "monitoring.psi"
 ALERTS = "monitoring.alerts"
 DRIFT_REPORTS = "monitoring.drift_reports"
 
-PROFILE_COLUMNS = (
-    "CODE_GENDER",
-    "DAYS_BIRTH",
-    "NAME_FAMILY_STATUS",
-    "CNT_CHILDREN",
-    "CNT_FAM_MEMBERS",
-    "NAME_EDUCATION_TYPE",
-    "NAME_INCOME_TYPE",
-    "OCCUPATION_TYPE",
-    "ORGANIZATION_TYPE",
-    "DAYS_EMPLOYED",
-    "AMT_INCOME_TOTAL",
-    "NAME_HOUSING_TYPE",
-    "FLAG_OWN_CAR",
-    "FLAG_OWN_REALTY",
-    "NAME_CONTRACT_TYPE",
-    "AMT_CREDIT",
-    "AMT_ANNUITY",
-    "AMT_GOODS_PRICE",
-)
-"""Raw application columns shown as the client's profile (the model features hold only their encodings)."""
-
 T = TypeVar("T")
-RAISING_PREFIXES, LOWERING_PREFIXES = ("raises_", "reasons_raising"), ("lowers_", "reasons_lowering")
 
 
 class ServingUnavailable(RuntimeError):
@@ -248,27 +230,91 @@ def _latest_run_of(settings: Settings, client_id: int) -> str | None:
     return None if df.empty else df["run_id"].iloc[0]
 
 
-def client_reasons(row: dict) -> tuple[list[str], list[str]]:
-    """The plain-language reasons scores.latest gives for the client: (raising the risk, lowering it)."""
-    return _texts(row, RAISING_PREFIXES), _texts(row, LOWERING_PREFIXES)
+def client_reasons(settings: Settings, client_id: int, run_id: int) -> pd.DataFrame:
+    """The principal reasons of a client's score (rank, code, title, direction, points, both sentences)."""
+    if not has(settings, REASONS):
+        return pd.DataFrame(columns=["rank", "code", "title", "direction", "points", "sentence", "manager_sentence"])
+    return query(
+        settings,
+        f"""SELECT r.rank, r.code, coalesce(c.title, r.code) AS title, r.direction, r.points, r.sentence,
+                   r.manager_sentence
+            FROM {REASONS} AS r LEFT JOIN {REASON_CODES} AS c USING (code)
+            WHERE r.{ID_COLUMN} = ? AND r.run_id = ? ORDER BY r.rank""",
+        (client_id, run_id),
+    )
 
 
-def _texts(row: dict, prefixes: tuple[str, ...]) -> list[str]:
-    """The non-empty texts of the columns whose names start with a prefix (text columns or lists)."""
-    out: list[str] = []
-    for name, value in row.items():
-        if name.lower().startswith(prefixes):
-            items = list(value) if hasattr(value, "__iter__") and not isinstance(value, str) else [value]
-            out += [str(v) for v in items if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return out
+def client_alternative(settings: Settings, client_id: int, run_id: int) -> dict | None:
+    """What would change a refusal (scores.credit_alternatives row), None for an acceptance."""
+    if not has(settings, ALTERNATIVES):
+        return None
+    df = query(settings, f"SELECT * FROM {ALTERNATIVES} WHERE {ID_COLUMN} = ? AND run_id = ?", (client_id, run_id))
+    return None if df.empty else df.iloc[0].to_dict()
 
 
-def feature_label_map(settings: Settings) -> dict[str, str]:
-    """Plain-language feature labels published by the scorer (the words its reasons use); empty if none."""
-    if not has(settings, FEATURE_LABELS):
-        return {}
-    df = query(settings, f"SELECT feature, label FROM {FEATURE_LABELS} WHERE label IS NOT NULL")
-    return dict(zip(df["feature"], df["label"], strict=True))
+def client_code_contributions(settings: Settings, client_id: int, run_id: int) -> pd.DataFrame:
+    """The client's SHAP contributions (log-odds) summed per reason code, largest first (code, title, contribution)."""
+    return query(
+        settings,
+        f"""SELECT c.code, coalesce(rc.title, c.code) AS title, sum(e.contribution) AS contribution
+            FROM {EXPLANATIONS} AS e JOIN {FEATURE_CODES} AS c USING (feature)
+            LEFT JOIN {REASON_CODES} AS rc ON rc.code = c.code
+            WHERE e.{ID_COLUMN} = ? AND e.run_id = ? GROUP BY ALL
+            ORDER BY abs(sum(e.contribution)) DESC, c.code""",
+        (client_id, run_id),
+    )
+
+
+def client_notice(settings: Settings, client_id: int) -> Notice | None:
+    """The refusal notice of the client's latest decision (None when it is not a refusal)."""
+    with connect(serving(settings).path) as con:
+        return load_notice(con, settings, client_id)
+
+
+def reason_codes(settings: Settings) -> pd.DataFrame:
+    """The catalogue the scorer used (code, theme, title, templates, key feature, number of features)."""
+    if not has(settings, REASON_CODES):
+        return pd.DataFrame()
+    return query(settings, f"SELECT * FROM {REASON_CODES} ORDER BY theme, code")
+
+
+def code_importance(settings: Settings, model_version: str | None) -> pd.DataFrame:
+    """Reason codes by mean absolute points moved, for a model version."""
+    if not has(settings, CODE_IMPORTANCE):
+        return pd.DataFrame()
+    return query(
+        settings,
+        f"""SELECT i.code, coalesce(c.title, i.code) AS title, i.mean_abs_points, i.raised_share, i.rank
+            FROM {CODE_IMPORTANCE} AS i LEFT JOIN {REASON_CODES} AS c USING (code)
+            WHERE CAST(i.model_version AS VARCHAR) = ? OR ? IS NULL ORDER BY i.rank""",
+        (model_version, model_version),
+    )
+
+
+def fairness(settings: Settings) -> pd.DataFrame:
+    """The rows of the latest fairness check (every scope, attribute and group)."""
+    if not has(settings, FAIRNESS):
+        return pd.DataFrame()
+    return query(
+        settings,
+        f"SELECT * FROM {FAIRNESS} WHERE check_id = (SELECT max(check_id) FROM {FAIRNESS}) ORDER BY scope, attribute, "
+        '"group"',
+    )
+
+
+def band_summary(settings: Settings) -> pd.DataFrame:
+    """Clients, decisions, mean predicted risk and known defaults per score band of the latest decisions (empty
+    when the published scores have no bands yet)."""
+    if "score_band" not in columns(settings, LATEST):
+        return pd.DataFrame()
+    return query(
+        settings,
+        f"""SELECT l.score_band, min(l.points) AS points_from, max(l.points) AS points_to, count(*) AS clients,
+                   count(*) FILTER (l.decision = 'accept') AS accepted, avg(l.probability) AS mean_probability,
+                   avg(f.{TARGET_COLUMN}) AS bad_rate, count(f.{TARGET_COLUMN}) AS with_outcome
+            FROM {LATEST} AS l LEFT JOIN {FEATURES_TABLE} AS f USING ({ID_COLUMN})
+            WHERE l.score_band IS NOT NULL GROUP BY l.score_band ORDER BY l.score_band""",
+    )
 
 
 def client_explanation(settings: Settings, client_id: int, run_id: str) -> pd.DataFrame:
@@ -296,12 +342,12 @@ def client_base_value(settings: Settings, client_id: int, run_id: str) -> float 
     return None
 
 
-def client_profile(settings: Settings, client_id: int) -> dict[str, object]:
-    """The client's application facts (raw columns when published, else numeric ones from the features)."""
+def client_profile(settings: Settings, client_id: int, wanted: tuple[str, ...]) -> dict[str, object]:
+    """Some application facts of the client (raw columns when published, else numeric ones from the features)."""
     for table in (PROFILE, FEATURES_TABLE):  # the lead publishes PROFILE; the fallback lacks the categories
         if not has(settings, table):
             continue
-        present = [c for c in PROFILE_COLUMNS if c in columns(settings, table)]
+        present = [c for c in wanted if c in columns(settings, table)]
         if not present:
             continue
         cols = ", ".join(f'"{c}"' for c in present)
@@ -364,10 +410,9 @@ def feature_percentiles(settings: Settings, feature: str, value: float) -> dict[
     return {("all" if pd.isna(r.decision) else r.decision): (float(r.below), float(r.above)) for r in df.itertuples()}
 
 
-def client_top_features(settings: Settings, client_id: int, run_id: str, n: int = 8) -> list[str]:
-    """The features that moved this client's score the most."""
-    df = client_explanation(settings, client_id, run_id)
-    return list(df["feature"].head(n))
+def client_top_codes(settings: Settings, client_id: int, run_id: int) -> list[str]:
+    """The reason codes that moved this client's score most, strongest first."""
+    return list(client_code_contributions(settings, client_id, run_id)["code"])
 
 
 # --- portfolio -----------------------------------------------------------------------------------------
@@ -394,21 +439,6 @@ def score_histogram(settings: Settings, bins: int = 40) -> pd.DataFrame:
         SELECT decision, least(floor(probability * ?), ? - 1) / ? AS bin_start, count(*) AS clients
         FROM {LATEST} GROUP BY ALL ORDER BY bin_start""",
         (bins, bins, bins),
-    )
-
-
-def bad_rate_by_band(settings: Settings, bands: int = 10) -> pd.DataFrame:
-    """Observed default rate per score band (equal-count bands) among clients whose outcome is known."""
-    return query(
-        settings,
-        f"""
-        WITH k AS (
-            SELECT l.probability, f.{TARGET_COLUMN} AS target,
-                   ntile(?) OVER (ORDER BY l.probability) AS band
-            FROM {LATEST} l JOIN {FEATURES_TABLE} f USING ({ID_COLUMN}) WHERE f.{TARGET_COLUMN} IS NOT NULL)
-        SELECT band, min(probability) AS p_from, max(probability) AS p_to, count(*) AS clients,
-               avg(target) AS bad_rate FROM k GROUP BY band ORDER BY band""",
-        (bands,),
     )
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
 import streamlit as st
 
 from dashboard import auth, data
-from dashboard.labels import feature_label
 from warehouse.settings import Settings
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency; never used without words.
@@ -133,6 +132,11 @@ def percent(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def points(x: float) -> str:
+    """512.3 -> '512 points'."""
+    return f"{x:.0f} points"
+
+
 @contextmanager
 def page_guard() -> Iterator[None]:
     """Turn 'nothing published yet' and missing tables into a helpful message instead of a traceback."""
@@ -154,15 +158,6 @@ def require_serving(cfg: Settings) -> None:
     except data.ServingUnavailable as error:
         st.info(str(error))
         st.stop()
-
-
-def labeler(cfg: Settings) -> Callable[[str], str]:
-    """feature -> plain-language label: the scorer's published labels first, the naming convention else."""
-    try:
-        published = data.feature_label_map(cfg)
-    except (data.ServingUnavailable, duckdb.CatalogException):
-        published = {}
-    return lambda feature: published.get(feature) or feature_label(feature)
 
 
 def remembered_client() -> int | None:

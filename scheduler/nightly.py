@@ -55,6 +55,7 @@ PIPELINE = (
     Step("features", steps.build_features, ("settings",)),
     Step("score", steps.score_new, ("settings",)),
     Step("drift", steps.check_drift, ("settings", "run", "client_ids"), output="drift"),
+    Step("fairness", steps.check_fairness, ("settings", "run", "client_ids"), output="fairness"),
     Step("publish", steps.publish, ("settings",)),
     Step("archive", steps.archive, ("batch", "done", "client_ids")),
 )
@@ -155,6 +156,7 @@ def _run_locked(settings: Settings, night: date, on_step: OnStep) -> JobRun:
     run.batch_folder = done
     result: DriftResult | None = catalog["drift"]
     run.alerts = [a.message for a in result.alerts] if result else []
+    run.alerts += [catalog["fairness"]] if catalog["fairness"] else []
     checked = result.summary() if result else "no new application to check for drift"
     summary = f"{len(catalog['client_ids'])} new applications scored and published; {checked}"
     history.record_refusals()

@@ -161,6 +161,18 @@ def check_drift(settings: Settings, run: JobRun, client_ids: np.ndarray | None) 
     return Counts(rows_in=result.current_rows, rows_out=len(result.columns), value=result)
 
 
+def check_fairness(settings: Settings, run: JobRun, client_ids: np.ndarray) -> Counts:
+    """Measure the batch's decisions per gender, age band and family status (monitoring.fairness); the value is the
+    alert of a group failing the four-fifths rule (None when none fails, or the batch brought no application)."""
+    from monitoring.fairness import check_fairness as check
+
+    if not len(client_ids):
+        return Counts(rows_in=0, rows_out=0, value=None)
+    result = check(settings, client_ids, run.night, run.run_id)
+    alert = None if result.failing.empty else result.summary()
+    return Counts(rows_in=len(client_ids), rows_out=len(result.table), value=alert)
+
+
 def archive(batch: Path, done: Path, client_ids: np.ndarray) -> Counts:
     """Move the batch out of the inbox, so it is never scored twice."""
     done.parent.mkdir(parents=True, exist_ok=True)

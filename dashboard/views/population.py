@@ -1,34 +1,43 @@
-"""Client against the population: where the client stands among accepted and refused clients."""
+"""Client against the population: where the client stands, on the figures of the reasons that weighed most."""
 
 from __future__ import annotations
 
 import math
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, ui
-from dashboard.labels import axis_scale, format_value
+from warehouse.vocabulary import format_figure
 
 TOP_CHARTS = 4
 
 cfg = ui.settings()
 st.title("Client compared with other clients")
 ui.require_serving(cfg)
-label = ui.labeler(cfg)
 
 
-def position_text(feature: str, value: object, shares: dict[str, tuple[float, float]]) -> str:
-    """'This client's age (41.2 years) is higher than 63% of accepted and 48% of refused clients, ...'"""
-    name = label(feature).lower()
+def charted_codes() -> pd.DataFrame:
+    """The reason codes that have a key feature to chart (code, title, key_feature, key_unit), catalogue order."""
+    codes = data.reason_codes(cfg)
+    if codes.empty:
+        return codes
+    present = set(data.feature_names(cfg))
+    return codes[codes["key_feature"].isin(present)].reset_index(drop=True)
+
+
+def position_text(title: str, unit: str, value: object, shares: dict[str, tuple[float, float]]) -> str:
+    """'For amount asked relative to income, this client (15%) is higher than 63% of accepted and ...'"""
+    name = title[0].lower() + title[1:]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"This client has no record for {name}."
-    flipped = axis_scale(feature)[0] < 0  # day counts are negative: a larger raw value is fewer days
+    flipped = unit == "duration"  # day counts are negative: a larger raw value is a shorter time
     groups = [g for g in ("accept", "refuse") if g in shares]
     lower = [shares[g][1 if flipped else 0] for g in groups]
     higher = [shares[g][0 if flipped else 1] for g in groups]
     names = [ui.DECISION_WORDS[g].lower() for g in groups]
     return (
-        f"This client's {name} ({format_value(feature, value)}) is higher than "
+        f"On {name}, this client ({format_figure(float(value), unit)}) is higher than "  # type: ignore[arg-type]
         + " and ".join(f"{ui.percent(s)} of {n}" for s, n in zip(lower, names, strict=True))
         + " clients, and lower than "
         + " and ".join(ui.percent(s) for s in higher)
@@ -36,28 +45,31 @@ def position_text(feature: str, value: object, shares: dict[str, tuple[float, fl
     )
 
 
-def feature_chart(client_id: int | None, feature: str, key: str) -> None:
-    """Distribution chart of one feature with the client's position and a one-line reading."""
+def code_chart(client_id: int | None, code: pd.Series, key: str) -> None:
+    """Distribution of a code's key feature with the client's position and a one-line reading."""
+    feature, unit, title = code["key_feature"], code["key_unit"], code["title"]
     hist = data.feature_distribution(cfg, feature)
     if hist.empty:
-        st.caption(f"No scored client has a value for {label(feature).lower()}.")
+        st.caption(f"No scored client has a value for {title.lower()}.")
         return
     value = data.client_features(cfg, client_id, [feature]).get(feature) if client_id is not None else None
-    ui.chart(charts.distribution(hist, feature, value, label), key)
+    ui.chart(charts.distribution(hist, title, unit, value), key)
     if client_id is None:
-        ui.takeaway(f"How {label(feature).lower()} differs between accepted and refused clients.")
+        ui.takeaway(f"How {title.lower()} differs between accepted and refused clients.")
     elif value is None or (isinstance(value, float) and math.isnan(value)):
-        ui.takeaway(position_text(feature, value, {}))
+        ui.takeaway(position_text(title, unit, value, {}))
     else:
-        ui.takeaway(position_text(feature, value, data.feature_percentiles(cfg, feature, float(value))))
+        ui.takeaway(position_text(title, unit, value, data.feature_percentiles(cfg, feature, float(value))))
 
 
-def key_features(client_id: int | None) -> list[str]:
-    """The features that mattered most for this client, else for the model overall."""
+def key_codes(client_id: int | None, charted: pd.DataFrame) -> list[str]:
+    """The charted codes that mattered most for this client, else for the model overall."""
     row = data.client_decision(cfg, client_id) if client_id is not None else None
     if client_id is not None and row is not None:
-        return data.client_top_features(cfg, client_id, row["run_id"], TOP_CHARTS)
-    return list(data.global_importance(cfg, data.champion_version(cfg), TOP_CHARTS)["feature"])
+        order = data.client_top_codes(cfg, client_id, row["run_id"])
+    else:
+        order = list(data.code_importance(cfg, data.champion_version(cfg)).get("code", []))
+    return [c for c in order if c in set(charted["code"])][:TOP_CHARTS]
 
 
 with ui.page_guard():
@@ -68,21 +80,26 @@ with ui.page_guard():
         st.warning(f"Client {client} is not in the published data.")
         client = None
     else:
-        st.markdown(f"Client **{client}**: the features that weighed most on their score.")
-    top = key_features(client)
+        st.markdown(f"Client **{client}**: the reasons that weighed most on their score.")
+    charted = charted_codes()
+    if charted.empty:
+        st.info("No reason-code catalogue is published yet (a newer `credit-scoring score` run publishes it).")
+        st.stop()
+    by_code = charted.set_index("code")
+    top = key_codes(client, charted)
     columns = st.columns(2)
-    for i, feature in enumerate(top):
+    for i, code in enumerate(top):
         with columns[i % 2]:
-            st.subheader(label(feature))
-            feature_chart(client, feature, f"top_{feature}")
+            st.subheader(by_code.loc[code, "title"])
+            code_chart(client, by_code.loc[code].rename(code), f"top_{code}")
     st.divider()
-    st.subheader("Any feature")
-    every = data.feature_names(cfg)
+    st.subheader("Any reason")
+    codes = list(charted["code"])
     chosen = st.selectbox(
-        "Feature",
-        every,
-        index=every.index(top[0]) if top and top[0] in every else 0,
-        format_func=lambda f: f"{label(f)} ({f})",
+        "Reason",
+        codes,
+        index=codes.index(top[0]) if top else 0,
+        format_func=lambda c: f"{by_code.loc[c, 'title']} ({by_code.loc[c, 'theme'].lower()})",
     )
     if chosen:
-        feature_chart(client, chosen, "chosen")
+        code_chart(client, by_code.loc[chosen].rename(chosen), "chosen")

@@ -101,13 +101,16 @@ def test_tables_keys_and_documentation(warehouse: Settings, champion: Model) -> 
                              WHERE ranks <> range(1, {n_features} + 1)
                                 OR sizes <> list_sort(sizes, 'DESC')""",
     ) == [(0,)]
-    # reasons are plain-language text with the direction that matches the contribution
-    reasons = rows(
+    # every decision has principal reasons whose direction matches the decision (tests/integration/test_decisions.py)
+    assert rows(
         serving,
-        "SELECT raises_risk_1, lowers_risk_1 FROM scores.latest WHERE raises_risk_1 IS NOT NULL "
-        "AND lowers_risk_1 IS NOT NULL LIMIT 5",
-    )
-    assert reasons and all(up.endswith("raised the risk") and down.endswith("lowered the risk") for up, down in reasons)
+        "SELECT count(*) FROM scores.latest WHERE reason_1 IS NULL OR reason_codes IS NULL OR points IS NULL",
+    ) == [(0,)]
+    assert rows(
+        serving,
+        "SELECT count(*) FROM scores.reasons r JOIN scores.predictions p USING (run_id, SK_ID_CURR) "
+        "WHERE (p.decision = 'refuse') <> (r.direction = 'raises')",
+    ) == [(0,)]
     assert rows(serving, "SELECT min(rank), max(rank), count(*) FROM scores.global_importance") == [
         (1, n_features, n_features)
     ]
