@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from cli import dashboard, data, decisions, demo, features, model, monitor, nightly
@@ -29,6 +31,7 @@ def main() -> None:
     """The `credit-scoring` command: a warehouse busy in another process is a one-line message, not a traceback."""
     from warehouse.database import WarehouseBusyError
 
+    os.umask(0o077)  # applicant data is personal: every file and folder a command creates is owner-only
     try:
         app()
     except WarehouseBusyError as error:

@@ -1,18 +1,23 @@
 """Every query the dashboard makes, against the published read-only serving database.
 
-Table and column names live here only. Results are cached per serving-file version (path, inode, mtime), so
-a new publication (an atomic file replacement) shows up on the next page view, and each query opens a
+Table and column names live here only. Results are cached per serving-file version (path, inode, mtime, size),
+so a new publication (an atomic file replacement) shows up on the next page view, and each query opens a
 short-lived read-only connection: the dashboard never holds the file and never blocks the nightly run.
+
+A cached result is stored only under the version its own connection read. Each connection opens the file
+afresh (attached to a private in-memory database: DuckDB would otherwise hand back a database instance that
+another session still holds open, i.e. the previous publication), and the version is checked again once the
+file is open: a query that overlapped a swap is not cached, and runs again on the new version.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -43,6 +48,8 @@ PSI = "monitoring.psi"
 ALERTS = "monitoring.alerts"
 DRIFT_REPORTS = "monitoring.drift_reports"
 
+T = TypeVar("T")
+
 
 class ServingUnavailable(RuntimeError):
     """No serving database has been published yet (or it cannot be read)."""
@@ -55,11 +62,25 @@ class Serving:
     path: str
     inode: int
     mtime_ns: int
+    size: int
+
+
+class _Swapped(RuntimeError):
+    """The serving file was replaced while a query opened it (not cached: the caller asks again)."""
+
+
+SERVING = "serving"
+"""Catalog name of the attached serving file in each query's private connection."""
+ATTEMPTS = 5
 
 
 def serving(settings: Settings) -> Serving:
     """The serving file's current version; ServingUnavailable with what to run when there is none."""
-    path = Path(settings.serving_path)
+    return _version(Path(settings.serving_path))
+
+
+def _version(path: Path) -> Serving:
+    """The version of the file at a path now."""
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -67,48 +88,82 @@ def serving(settings: Settings) -> Serving:
             f"No scores have been published yet ({path} does not exist). Run `credit-scoring score` "
             "(or `make demo`) to score clients and publish the serving database."
         ) from None
-    return Serving(str(path), stat.st_ino, stat.st_mtime_ns)
+    return Serving(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 @contextmanager
 def connect(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived read-only connection to the serving file (the ONE place that opens it)."""
+    """A short-lived read-only connection to the serving file as it is now (the ONE place that opens it)."""
+    con = duckdb.connect(":memory:")
     try:
-        con = duckdb.connect(path, read_only=True)
-    except (duckdb.IOException, duckdb.InvalidInputException) as error:
-        raise ServingUnavailable(f"The serving database {path} cannot be opened: {error}") from error
-    try:
+        try:
+            con.execute(f"ATTACH {_literal(path)} AS {SERVING} (READ_ONLY)")
+        except (duckdb.IOException, duckdb.InvalidInputException, duckdb.BinderException) as error:
+            raise ServingUnavailable(
+                f"The serving database {path} cannot be opened: it is not a complete publication"
+            ) from error
+        con.execute(f"USE {SERVING}")
         yield con
     finally:
         con.close()
 
 
+def _literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
 def _query(version: Serving, sql: str, params: tuple = ()) -> pd.DataFrame:
-    """Run one read-only query on one serving version (cached: a new publication gets a new key)."""
+    """Run one read-only query on one serving version (cached: a new publication gets a new key).
+
+    _Swapped (never cached) when the file opened is not that version any more."""
     with connect(version.path) as con:
+        try:
+            now: Serving | None = _version(Path(version.path))
+        except ServingUnavailable:
+            now = None
+        if now != version:
+            raise _Swapped(version.path)
         return con.execute(sql, list(params)).df()
+
+
+def _on_current(settings: Settings, cached: Callable[..., T], *args: object) -> T:
+    """cached(version, *args) on the current serving version, asked again if a publication swapped it meanwhile."""
+    for _ in range(ATTEMPTS):
+        try:
+            return cached(serving(settings), *args)
+        except _Swapped:
+            continue
+    raise ServingUnavailable("The serving database is being replaced again and again; reload the page in a moment.")
 
 
 def query(settings: Settings, sql: str, params: tuple = ()) -> pd.DataFrame:
     """The result of a SQL query on the current serving file."""
-    return _query(serving(settings), sql, params)
+    return _on_current(settings, _query, sql, params)
+
+
+CATALOG_SQL = (
+    "SELECT schema_name || '.' || table_name AS t, column_name FROM duckdb_columns() "
+    f"WHERE NOT internal AND database_name = '{SERVING}' ORDER BY t, column_index"
+)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _catalog(version: Serving) -> dict[str, list[str]]:
+def _catalog_of(version: Serving) -> dict[str, list[str]]:
     """'schema.table' -> column names in order, for every table and view of one serving version."""
-    df = _query(
-        version,
-        "SELECT schema_name || '.' || table_name AS t, column_name FROM duckdb_columns() "
-        "WHERE NOT internal ORDER BY t, column_index",
-    )
+    df = _query(version, CATALOG_SQL)
     return {table: list(group["column_name"]) for table, group in df.groupby("t", sort=False)}
+
+
+def _catalog(settings: Settings) -> dict[str, list[str]]:
+    """The catalog of the current serving version."""
+    return _on_current(settings, _catalog_of)
 
 
 def tables(settings: Settings) -> set[str]:
     """Qualified names ('schema.table', views included) present in the serving file."""
-    return set(_catalog(serving(settings)))
+    return set(_catalog(settings))
 
 
 def has(settings: Settings, table: str) -> bool:
@@ -118,7 +173,7 @@ def has(settings: Settings, table: str) -> bool:
 
 def columns(settings: Settings, table: str) -> list[str]:
     """Column names of a table, in order (empty when the table is absent)."""
-    return _catalog(serving(settings)).get(table, [])
+    return _catalog(settings).get(table, [])
 
 
 def feature_names(settings: Settings) -> list[str]:

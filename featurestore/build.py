@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from pathlib import Path
 import duckdb
 from rich.table import Table
 
+from warehouse.database import private_dir
 from warehouse.features import FEATURES_TABLE
+from warehouse.processes import child_setup, kill_group
 from warehouse.settings import Settings
 
 DBT_TARGET_DIR = "target"
@@ -142,9 +145,15 @@ class DbtRun:
     peak_mb: float
 
 
-def run_dbt(settings: Settings, *args: str, on_progress: ProgressCallback | None = None) -> DbtRun:
-    """Run dbt in a child process (so no connection outlives it: the warehouse file is free afterwards)."""
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+def run_dbt(
+    settings: Settings, *args: str, on_progress: ProgressCallback | None = None, timeout_s: float | None = None
+) -> DbtRun:
+    """Run dbt in a child process (so no connection outlives it: the warehouse file is free afterwards).
+
+    dbt dies with this process (it never writes the warehouse without its parent's lock), and is stopped,
+    with every process it started, after `timeout_s` seconds (settings' time limit of the features step)."""
+    private_dir(settings.warehouse_path.parent)
+    limit = settings.timeout_s("features") if timeout_s is None else timeout_s
     lines = []
     process = subprocess.Popen(
         dbt_command(settings, *args),
@@ -154,16 +163,37 @@ def run_dbt(settings: Settings, *args: str, on_progress: ProgressCallback | None
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        preexec_fn=child_setup(),
     )
-    assert process.stdout is not None
-    with process.stdout:
-        for line in process.stdout:
-            lines.append(line)
-            match = _PROGRESS_LINE.search(line)
-            if match and on_progress is not None:
-                on_progress(int(match.group(1)), int(match.group(2)), match.group(4))
+    expired = threading.Event()
+
+    def stop() -> None:
+        expired.set()
+        kill_group(process.pid)
+
+    watchdog = threading.Timer(limit, stop)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        with process.stdout:
+            for line in process.stdout:
+                lines.append(line)
+                match = _PROGRESS_LINE.search(line)
+                if match and on_progress is not None:
+                    on_progress(int(match.group(1)), int(match.group(2)), match.group(4))
+    except BaseException:
+        kill_group(process.pid)  # interrupted while dbt runs: stop it too
+        process.wait()
+        raise
+    finally:
+        watchdog.cancel()
     _, status, usage = os.wait4(process.pid, 0)  # this child's own resource use, unlike RUSAGE_CHILDREN
     process.returncode = os.waitstatus_to_exitcode(status)
+    if expired.is_set():
+        raise FeatureBuildError(
+            f"dbt was stopped after {limit:,.0f} s, its time limit (settings step_timeout_s / step_timeouts); "
+            "the models it had not finished are rebuilt by the next build"
+        )
     return DbtRun(process.returncode, "".join(lines), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "CREDIT_SCORING_"
+RETIRED = {"scheduler_db_path"}
+"""Settings of earlier versions, ignored when a config file still names them."""
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,30 @@ class Settings:
     """Drift watches the champion's most important features (and the score), this many."""
     processed_dir: Path = Path("warehouse/processed")
     """Nightly batches move here (one folder per date) once scored, so none is scored twice."""
+    rejected_dir: Path = Path("warehouse/rejected")
+    """Nightly batches whose every application was quarantined move here (retrying them cannot help)."""
     nightly_cron: str = "0 2 * * *"
     """When `schedule` runs the nightly job: a crontab line (minute hour day month weekday), local time."""
     nightly_misfire_grace_s: int = 20 * 3600
     """A nightly run missed (machine off) still starts if the scheduler is back within this many seconds."""
-    scheduler_db_path: Path = Path("warehouse/scheduler.sqlite")
-    """The scheduler's persistent job store (SQLite)."""
+    scheduler_state_path: Path = Path("warehouse/scheduler_state.json")
+    """What the scheduler remembers between restarts: the last nightly run time it fired (plain JSON, no code)."""
+    step_timeout_s: int = 3600
+    """Longest a nightly step (or a dbt build) may run: past it, its process is killed and the night recorded
+    as failed."""
+    step_timeouts: str = ""
+    """Per-step exceptions to step_timeout_s, e.g. "features=7200, score=900"."""
+    publish_wait_s: int = 900
+    """Longest a publication waits for another one to finish before giving up."""
+    log_dir: Path = Path("warehouse/logs")
+    """Technical details of unexpected errors (tracebacks) go here, never to the screen or the browser."""
     dashboard_users_file: Path = Path("warehouse/dashboard_users.toml")
     """Dashboard sign-in accounts with scrypt-hashed passwords (never committed: see .gitignore)."""
     dashboard_port: int = 8501
+    dashboard_idle_timeout_s: int = 900
+    """A dashboard session without any action for this long is signed out."""
+    dashboard_signin_attempts: int = 5
+    """Failed sign-ins in a row for one user name before each further attempt must wait (doubling back-off)."""
     protected_attributes: str = "CODE_GENDER"
     """Application columns kept out of the model (comma-separated; a category's one-hot columns go with it).
     Fairness is measured per gender, age band and family status whatever this says."""
@@ -114,6 +131,8 @@ class Settings:
         config = Path(env.get(f"{ENV_PREFIX}CONFIG", home / "credit-scoring.toml"))
         if config.is_file():
             values.update(tomllib.loads(config.read_text()))
+        for retired in RETIRED & values.keys():
+            del values[retired]
         for f in fields(cls):
             key = ENV_PREFIX + f.name.upper()
             if key in env and f.name != "home":
@@ -123,6 +142,16 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (relative paths resolved against home)."""
         return dataclasses.replace(self, **changes)
+
+    def timeout_s(self, step: str) -> int:
+        """The time limit of a nightly step (or 'features' for any dbt build): step_timeouts, else step_timeout_s."""
+        limits = {}
+        for item in filter(None, (part.strip() for part in self.step_timeouts.split(","))):
+            name, _, seconds = item.partition("=")
+            if not seconds.strip().isdigit():
+                raise ValueError(f"step_timeouts: {item!r} is not of the form step=seconds")
+            limits[name.strip()] = int(seconds)
+        return limits.get(step, self.step_timeout_s)
 
     @property
     def protected(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -60,15 +61,15 @@ def published(served_warehouse: Settings, tmp_path: Path) -> Settings:
     return settings
 
 
-@pytest.fixture
-def dashboard_server(published: Settings) -> Iterator[str]:
-    """`credit-scoring dashboard` serving the real publication on a free localhost port; yields its URL."""
+@contextmanager
+def serving_dashboard(settings: Settings) -> Iterator[str]:
+    """`credit-scoring dashboard` on these settings' files, on a free localhost port; yields its URL."""
     port = _free_port()
     env = {
         **os.environ,
-        "CREDIT_SCORING_HOME": str(published.home),
-        "CREDIT_SCORING_SERVING_PATH": str(published.serving_path),
-        "CREDIT_SCORING_DASHBOARD_USERS_FILE": str(published.dashboard_users_file),
+        "CREDIT_SCORING_HOME": str(settings.home),
+        "CREDIT_SCORING_SERVING_PATH": str(settings.serving_path),
+        "CREDIT_SCORING_DASHBOARD_USERS_FILE": str(settings.dashboard_users_file),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "cli.app", "dashboard", "--port", str(port), "--address", "127.0.0.1"],
@@ -91,6 +92,13 @@ def dashboard_server(published: Settings) -> Iterator[str]:
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+@pytest.fixture
+def dashboard_server(published: Settings) -> Iterator[str]:
+    """`credit-scoring dashboard` serving the real publication on a free localhost port; yields its URL."""
+    with serving_dashboard(published) as url:
+        yield url
 
 
 def settle(page: object) -> None:
