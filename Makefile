@@ -32,21 +32,27 @@ test: $(STAMP) lint browser
 test-fast: $(STAMP)
 	$(BIN)/pytest -m unit
 
-# The dashboard's real-browser test drives Debian's chromium (Playwright's own browser download cannot work offline).
+# The dashboard's real-browser test drives Debian's chromium through Playwright (its own browser download cannot
+# work offline); the notice tests read the PDFs back with poppler's pdftotext.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "chromium is not installed and could not be (not root?): the real-browser dashboard test will be skipped"
+	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; } || \
+	  echo "chromium or poppler-utils is missing and could not be installed (not root?): their tests will be skipped"
 
-# Style, formatting, the layer contracts (import-linter) and types.
+# Style, formatting, the layer contracts (import-linter), types, and the dbt models' SQL (sqlfluff, templated by
+# dbt against a throwaway warehouse holding only the empty raw tables, so every macro renders as in a build).
+LINT_WAREHOUSE := $(CURDIR)/dbt/target/lint.duckdb
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	@mkdir -p dbt/target && rm -f $(LINT_WAREHOUSE)
+	$(BIN)/python -c "import sys, duckdb, ingest.load as l; c = duckdb.connect(sys.argv[1]); l.ensure_schema(c); c.close()" $(LINT_WAREHOUSE)
+	cd dbt && CREDIT_SCORING_WAREHOUSE=$(LINT_WAREHOUSE) DBT_SEND_ANONYMOUS_USAGE_STATS=false ../$(BIN)/sqlfluff lint models
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) warehouse/*.duckdb warehouse/data warehouse/inbox warehouse/reports warehouse/mlflow dbt/target
+	rm -rf $(VENV) warehouse/*.duckdb warehouse/data warehouse/inbox warehouse/reports warehouse/mlflow warehouse/notices dbt/target

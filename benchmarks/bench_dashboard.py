@@ -41,7 +41,7 @@ def time_pages(client: int) -> list[tuple[str, float, float]]:
     results = []
     for page in PAGES:
         st.cache_data.clear()
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
         started = time.perf_counter()
         at.run()
         cold = time.perf_counter() - started

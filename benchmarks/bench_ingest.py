@@ -1,9 +1,11 @@
-"""Ingest speed at full scale: every Kaggle file loaded and checked into a fresh DuckDB warehouse.
+"""Ingest speed at full scale, beside its reference: a plain DuckDB `read_csv` of the same files into a file database.
 
-Uses --data if given, else /tmp/fullscale when it holds the eight files, else generates the full-scale
-data set (356,255 clients, about 58 million rows) into a temporary folder first. Prints, per file: rows,
-MB, seconds, MB/s; then the total, a reload of the same folder (all files skipped by checksum) and the
-peak memory of this process (DuckDB runs in it).
+Both run in the same invocation, each in a fresh process (so each one's peak memory is its own), on the same
+folder: --data if given, else /work/data/full or /tmp/fullscale when they hold the eight files, else the
+full-scale data set (356,255 clients, about 58 million rows) generated into a temporary folder first.
+Prints, per file: rows, MB, seconds and the time of each phase of `credit-scoring ingest`; then the table of
+both jobs (seconds, CPU seconds, peak memory) with the ratio and the target (ingest <= 1.4 x the reference,
+peak <= 6 GB), and a reload of the same folder (every file skipped by checksum).
 
     python -m benchmarks.bench_ingest [--data DIR]
 """
@@ -11,30 +13,60 @@ peak memory of this process (DuckDB runs in it).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ingest.audit import IngestReport
-from ingest.load import ingest_folder
 from warehouse.schema import tables
-from warehouse.settings import Settings
 
-DEFAULT_DATA = Path("/tmp/fullscale")
+CANDIDATES = (Path("/work/data/full"), Path("/tmp/fullscale"))
 SEED = 42
+TARGET_RATIO = 1.4
+TARGET_PEAK_MB = 6 * 1024
+PHASES = ("checksum", "read", "checks", "store")
 
+REFERENCE = """
+import json, sys, time, duckdb
+from benchmarks.bench_ingest import usage
+database, files = sys.argv[1], json.loads(sys.argv[2])
+start = time.perf_counter()
+with duckdb.connect(database) as con:
+    for name, path in files.items():
+        con.execute(f"CREATE TABLE \\"{name}\\" AS SELECT * FROM read_csv('{path}')")
+print(json.dumps({"seconds": time.perf_counter() - start, **usage()}))
+"""
 
-def peak_mb() -> float:
-    """Peak resident memory of this process, in MB (ru_maxrss is in KB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+INGEST = """
+import json, sys, time
+from pathlib import Path
+from benchmarks.bench_ingest import usage
+from ingest.load import ingest_folder
+from warehouse.settings import Settings
+settings = Settings(home=Path(sys.argv[1]))
+start = time.perf_counter()
+report = ingest_folder(Path(sys.argv[2]), settings, progress=False)
+seconds = time.perf_counter() - start
+again = time.perf_counter()
+skipped = ingest_folder(Path(sys.argv[2]), settings, progress=False)
+print(json.dumps({
+    "seconds": seconds, "commit": report.commit_seconds, "reload": time.perf_counter() - again,
+    "all_skipped": all(f.status == "skipped" for f in skipped.files),
+    "files": [[f.file_name, f.rows_read, f.rows_quarantined, f.file_bytes, f.seconds, f.timings] for f in report.files],
+    **usage(),
+}))
+"""
 
 
 def full_scale_data(scratch: Path) -> Path:
-    """A folder with the full-scale data set: /tmp/fullscale if complete, else freshly generated."""
-    if all((DEFAULT_DATA / t.file_name).is_file() for t in tables().values()):
-        return DEFAULT_DATA
+    """A folder with the full-scale data set: an existing one if complete, else freshly generated."""
+    for folder in CANDIDATES:
+        if all((folder / t.file_name).is_file() for t in tables().values()):
+            return folder
     from generator.dataset import FULL_SCALE_CLIENTS, generate_dataset
 
     out = scratch / "data"
@@ -43,57 +75,60 @@ def full_scale_data(scratch: Path) -> Path:
     return out
 
 
-PHASES = ("checksum", "read", "checks", "store")
+def usage() -> dict[str, float]:
+    """This process's CPU seconds (all threads) and peak resident memory (MB) so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu": own.ru_utime + own.ru_stime, "peak_mb": own.ru_maxrss / 1024}
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process so far (DuckDB's threads included)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def measured(code: str, *args: str) -> dict:
+    """Run Python code in a fresh process; its JSON output (with its own CPU seconds and peak memory)."""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def print_report(report: IngestReport, seconds: float) -> None:
-    """Per-file figures, time per phase, and the total."""
+def print_files(result: dict) -> None:
+    """Per-file figures and the time of each phase."""
     phases = " ".join(f"{p:>8}" for p in PHASES)
     print(f"{'file':<26} {'rows':>11} {'quarant.':>8} {'MB':>7} {'seconds':>8} {'MB/s':>5}  {phases}")
-    for f in report.files:
-        mb = f.file_bytes / 1e6
-        timings = " ".join(f"{f.timings.get(p, 0):>8.2f}" for p in PHASES)
-        print(
-            f"{f.file_name:<26} {f.rows_read:>11,} {f.rows_quarantined:>8,} {mb:>7.1f} {f.seconds:>8.2f} "
-            f"{mb / max(f.seconds, 1e-9):>5.0f}  {timings}"
-        )
-    rows, mb = sum(f.rows_read for f in report.files), sum(f.file_bytes for f in report.files) / 1e6
-    print(f"{'commit':<26} {'':>11} {'':>8} {'':>7} {report.commit_seconds:>8.2f}")
-    print(f"{'total':<26} {rows:>11,} {'':>8} {mb:>7.1f} {seconds:>8.2f} {mb / seconds:>5.0f}")
+    for name, rows, quarantined, size, seconds, timings in result["files"]:
+        mb = size / 1e6
+        times = " ".join(f"{timings.get(p, 0):>8.2f}" for p in PHASES)
+        rate = mb / max(seconds, 1e-9)
+        print(f"{name:<26} {rows:>11,} {quarantined:>8,} {mb:>7.1f} {seconds:>8.2f} {rate:>5.0f}  {times}")
+    print(f"{'commit':<26} {'':>11} {'':>8} {'':>7} {result['commit']:>8.2f}")
 
 
 def main() -> None:
-    """Load the folder into an empty warehouse, then again (a no-op), and print the figures."""
+    """Run the reference, then the ingest, on the same files; print both and their ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="folder of Kaggle CSVs (default: full-scale data)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        data = args.data or full_scale_data(Path(scratch))
-        settings = Settings(home=Path(scratch))
-        start, cpu = time.perf_counter(), cpu_seconds()
-        report = ingest_folder(data, settings)
-        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-        print_report(report, seconds)
+        data = (args.data or full_scale_data(Path(scratch))).resolve()
+        files = {t.name: str(data / t.file_name) for t in tables().values() if (data / t.file_name).is_file()}
+        ref = measured(REFERENCE, str(Path(scratch) / "reference.duckdb"), json.dumps(files))
+        (Path(scratch) / "reference.duckdb").unlink()
+        home = Path(scratch) / "home"
+        run = measured(INGEST, str(home), str(data))
+        print_files(run)
+        ratio = run["seconds"] / ref["seconds"]
+        met = "met" if ratio <= TARGET_RATIO and run["peak_mb"] <= TARGET_PEAK_MB else "NOT met"
+        print(f"\n{'job':<40} {'seconds':>8} {'CPU s':>8} {'peak MB':>8} {'ratio':>6}  target")
+        for name, job, target in (
+            ("plain DuckDB read_csv into a file (ref)", ref, ""),
+            ("credit-scoring ingest", run, f"<= {TARGET_RATIO} x ref, <= {TARGET_PEAK_MB:,} MB peak: {met}"),
+        ):
+            shown = f"{job['seconds'] / ref['seconds']:>6.2f}"
+            print(f"{name:<40} {job['seconds']:>8.1f} {job['cpu']:>8.1f} {job['peak_mb']:>8,.0f} {shown}  {target}")
         print(
-            f"CPU time {cpu:.1f} s (user + system, all threads); load average now "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-        )
-        start = time.perf_counter()
-        again = ingest_folder(data, settings, progress=False)
-        print(
-            f"reload (all skipped: {all(f.status == 'skipped' for f in again.files)}): "
-            f"{time.perf_counter() - start:.2f} s"
-        )
-        print(
-            f"warehouse file: {settings.warehouse_path.stat().st_size / 1e6:,.0f} MB; peak memory: {peak_mb():,.0f} MB"
+            f"reload (all skipped: {run['all_skipped']}): {run['reload']:.2f} s; warehouse file "
+            f"{(home / 'warehouse' / 'warehouse.duckdb').stat().st_size / 1e6:,.0f} MB; load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (CPU seconds compare fairly on a busy machine)"
         )
 
 
 if __name__ == "__main__":
+    started = time.perf_counter()
     main()
+    print(f"benchmark took {time.perf_counter() - started:.0f} s")

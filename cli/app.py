@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
-from cli import dashboard, data, demo, features, model, monitor, nightly
+from cli import dashboard, data, decisions, demo, features, model, monitor, nightly
 from cli.common import console
 from warehouse.settings import Settings
 
@@ -14,7 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-for module in (data, features, model, monitor, nightly, dashboard, demo):
+for module in (data, features, model, monitor, nightly, decisions, dashboard, demo):
     app.add_typer(module.app)
 
 
@@ -29,6 +31,7 @@ def main() -> None:
     """The `credit-scoring` command: a warehouse busy in another process is a one-line message, not a traceback."""
     from warehouse.database import WarehouseBusyError
 
+    os.umask(0o077)  # applicant data is personal: every file and folder a command creates is owner-only
     try:
         app()
     except WarehouseBusyError as error:

@@ -3,15 +3,40 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 
 if TYPE_CHECKING:
     from scheduler.history import JobRun
 
-console = Console()
+UNBOUNDED = 100_000
+"""Columns a table may take in a log: as many as its content needs."""
+
+
+class LogConsole(Console):
+    """rich's console, readable in a log too: when the output is not a terminal (cron, CI, a file), tables and
+    other renderables take their natural width (never squeezed to 80 columns) and messages stay on one line."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """Print as rich does, with a log's width when not writing to a terminal."""
+        if self.is_terminal:
+            super().print(*objects, **options)
+            return
+        options.setdefault("soft_wrap", True)
+        wide = self.options.update_width(UNBOUNDED)
+        widths = [Measurement.get(self, wide, o).maximum for o in objects if not isinstance(o, str)]
+        usual = self.width
+        self.width = max([usual, *widths])  # rich never prints wider than the console
+        try:
+            super().print(*objects, **options)
+        finally:
+            self.width = usual
+
+
+console = LogConsole()
 
 EXIT_LOCKED = 75
 """Exit code of a run refused because another run holds the lock (EX_TEMPFAIL: try again later)."""

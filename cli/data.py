@@ -71,10 +71,33 @@ def ingest(
     from ingest.load import ingest_folder
 
     try:
-        report = ingest_folder(source, ctx.obj)
+        report = ingest_folder(source, ctx.obj, progress=console.is_terminal)
     except IngestError as error:
-        console.print(f"[bold red]Ingest rejected:[/] {error}")
+        console.print(f"[bold red]Nothing loaded:[/] {error}")
         raise typer.Exit(code=1) from error
     console.print(report.as_table())
     if report.rejected_files:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def manifest(
+    folder: Annotated[
+        Path,
+        typer.Argument(help="A batch folder whose files are all in place.", exists=True, file_okay=False),
+    ],
+) -> None:
+    """Write the folder's manifest.json (each Kaggle file's size and SHA-256), making the batch eligible.
+
+    Run it LAST, once every file has been copied in full: a nightly run takes a batch only when its manifest
+    is there and every file matches it (a batch still being copied waits for the next night)."""
+    from ingest.files import IngestError, find_files
+    from warehouse.delivery import write_manifest
+
+    try:
+        found, _ = find_files(folder)
+    except IngestError as error:
+        console.print(f"[bold red]No manifest written:[/] {error}")
+        raise typer.Exit(code=1) from error
+    path = write_manifest(folder, [p.name for _, p in found])
+    console.print(f"{path} lists {len(found)} files: {', '.join(p.name for _, p in found)}")

@@ -35,12 +35,14 @@ def demo(
         ("Train and register the model", ["train", "--search-iterations", str(search_iterations)]),
         ("Score, explain and publish the test clients", ["score", "--new"]),
         ("Check drift: test set against training", ["drift", "--test-set"]),
+        ("Check fairness: decisions per gender, age band and family status", ["fairness"]),
     ]
     if not (cfg.processed_dir / DEMO_NIGHT).exists():
         steps += [
             (f"Receive a nightly batch for {DEMO_NIGHT}", ["generate", "--batch-date", DEMO_NIGHT]),
             (f"Run the night of {DEMO_NIGHT}", ["run-nightly", "--date", DEMO_NIGHT]),
         ]
+    steps.append(("Write the notices of the latest refusals", ["notices"]))
     command = ctx.find_root().command
     for number, (title, args) in enumerate(steps, start=1):
         console.rule(f"[bold]{number}/{len(steps)} {title}")

@@ -44,8 +44,9 @@ def run_nightly(
 def schedule(ctx: typer.Context) -> None:
     """Run the nightly job every night (settings nightly_cron) until stopped; missed runs catch up.
 
-    The job store persists in settings scheduler_db_path: a run missed while the machine was off starts
-    when the scheduler comes back, if within nightly_misfire_grace_s, and runs every batch still waiting.
+    The time of the last run is kept in settings scheduler_state_path (JSON, no code): a run missed while the
+    machine was off starts when the scheduler comes back, if within nightly_misfire_grace_s, and runs every
+    batch still waiting.
     """
     import logging
 
@@ -55,7 +56,8 @@ def schedule(ctx: typer.Context) -> None:
     cfg: Settings = ctx.obj
     scheduler = build_scheduler(cfg)
     console.print(
-        f"Nightly job scheduled at cron '{cfg.nightly_cron}' (job store {cfg.scheduler_db_path}); Ctrl-C to stop."
+        f"Nightly job scheduled at cron '{cfg.nightly_cron}' (last run noted in {cfg.scheduler_state_path}); "
+        "Ctrl-C to stop."
     )
     try:
         scheduler.start()

@@ -8,11 +8,13 @@ import streamlit as st
 
 from dashboard import ui
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "views"
+"""The pages, deliberately not in a folder named pages/: Streamlit would serve those by URL without this script
+(so without signing in) on the first visit after the server starts."""
 
 st.set_page_config(page_title="Credit decisions", page_icon=":material/credit_score:", layout="wide")
 cfg = ui.settings()
-user = ui.signed_in_user()
+user = ui.signed_in_user(cfg)
 
 
 def sign_in() -> None:
@@ -21,7 +23,7 @@ def sign_in() -> None:
 
 
 if user is None:
-    # st.navigation with the sign-in page alone: no other page (nor the pages/ folder) is reachable.
+    # st.navigation with the sign-in page alone: no other page is reachable.
     st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")], position="hidden").run()
     st.stop()
 
@@ -37,6 +39,6 @@ navigation = st.navigation(
 with st.sidebar:
     st.caption(f"Signed in as **{user}**")
     if st.button("Sign out"):
-        st.session_state.clear()
+        ui.sign_out()
         st.rerun()
 navigation.run()

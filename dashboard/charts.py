@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.labels import axis_scale, feature_label, format_value
 from dashboard.ui import BLUE, DECISION_COLOURS, DECISION_WORDS, GREY, ORANGE, SKY, VERMILLION
+from warehouse.vocabulary import format_figure
 
-Labeler = Callable[[str], str]
 LAYOUT: dict[str, Any] = {
     "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
     "font": {"size": 14},
@@ -64,20 +62,19 @@ def gauge(probability: float, threshold: float) -> go.Figure:
     return fig.update_layout(**{**LAYOUT, "margin": {**LAYOUT["margin"], "t": 90}}, height=340)
 
 
-def waterfall(
-    explanation: pd.DataFrame, base_value: float, probability: float, label: Labeler = feature_label, top: int = 10
-) -> go.Figure:
-    """From the average applicant's risk to this client's, one bar per feature (probability points).
+def waterfall(codes: pd.DataFrame, base_value: float, probability: float, top: int = 8) -> go.Figure:
+    """From the average applicant's risk to this client's, one bar per reason code (probability points).
 
-    SHAP contributions add up in log-odds; each bar is the change in probability when that feature's
-    contribution is added to the ones above it, so the bars end exactly at the client's probability.
+    `codes` holds the client's contributions summed per reason code (title, contribution in log-odds), largest
+    first; they add up in log-odds, so each bar is the change in probability when that code's contribution is
+    added to the ones above it, and the bars end exactly at the client's probability.
     """
-    head = explanation.head(top)
+    head = codes.head(top)
     rest = logit(probability) - base_value - float(head["contribution"].sum())
-    names = [f"{label(f)} = {format_value(f, v)}" for f, v in zip(head["feature"], head["value"], strict=True)]
+    names = list(head["title"])
     steps = list(head["contribution"])
-    if len(explanation) > top or abs(rest) > 1e-9:
-        names.append(f"{max(len(explanation) - top, 0)} other features")
+    if len(codes) > top or abs(rest) > 1e-9:
+        names.append("Everything else")
         steps.append(rest)
     cumulative, deltas = base_value, []
     for step in steps:
@@ -104,11 +101,14 @@ def waterfall(
     return fig.update_layout(**layout, height=110 + 38 * (len(names) + 2), showlegend=False)
 
 
-def distribution(
-    hist: pd.DataFrame, feature: str, client_value: float | None, label: Labeler = feature_label
-) -> go.Figure:
-    """Share of accepted and refused clients per value bin, with the client's value marked."""
-    scale, unit = axis_scale(feature)
+def axis(unit: str) -> tuple[float, str]:
+    """Factor and axis suffix to draw a figure of a unit: day counts in years, shares and scores in %."""
+    return {"duration": (-1 / 365.25, " years"), "share": (100.0, "%"), "score": (100.0, "")}.get(unit, (1.0, ""))
+
+
+def distribution(hist: pd.DataFrame, title: str, unit: str, client_value: float | None) -> go.Figure:
+    """Share of accepted and refused clients per value bin of a code's key feature, the client's value marked."""
+    scale, suffix = axis(unit)
     fig = go.Figure()
     for decision, group in hist.groupby("decision"):
         fig.add_bar(
@@ -124,10 +124,10 @@ def distribution(
             line_width=4,
             line_color="black",
             line_dash="dash",
-            annotation_text=f"This client: {format_value(feature, client_value)}",
+            annotation_text=f"This client: {format_figure(float(client_value), unit or 'count')}",
             annotation_position="top",
         )
-    fig.update_xaxes(title=f"{label(feature)} ({unit})" if unit else label(feature))
+    fig.update_xaxes(title=title, ticksuffix=suffix)
     fig.update_yaxes(title="Share of the group (%)", ticksuffix="%")
     return fig.update_layout(**LAYOUT, barmode="overlay", height=380, legend={"orientation": "h", "y": -0.25})
 
@@ -152,23 +152,20 @@ def score_histogram(hist: pd.DataFrame, threshold: float | None, width: float) -
     return fig.update_layout(**LAYOUT, barmode="stack", height=340, legend={"orientation": "h", "y": -0.3})
 
 
-def bad_rate(bands: pd.DataFrame) -> go.Figure:
-    """Observed default rate per score band."""
-    labels = [f"{100 * a:.0f}-{100 * b:.0f}%" for a, b in zip(bands["p_from"], bands["p_to"], strict=True)]
-    fig = go.Figure(
-        go.Bar(
-            x=labels,
-            y=100 * bands["bad_rate"],
-            marker_color=ORANGE,
-            text=[f"{100 * r:.1f}%" for r in bands["bad_rate"]],
-            textposition="outside",
-            customdata=bands["clients"],
-            hovertemplate="%{y:.1f}% of %{customdata} clients",
+def score_bands(bands: pd.DataFrame) -> go.Figure:
+    """Clients per score band, accepted and refused stacked, safest band on the left."""
+    fig = go.Figure()
+    for decision, clients in (("accept", bands["accepted"]), ("refuse", bands["clients"] - bands["accepted"])):
+        fig.add_bar(
+            x=bands["score_band"],
+            y=clients,
+            text=[f"{int(c):,}" if c else "" for c in clients],
+            textposition="inside",
+            **_decision_style(decision),
         )
-    )
-    fig.update_xaxes(title="Score band (estimated risk, equal-size groups)")
-    fig.update_yaxes(title="Defaulted (%)", ticksuffix="%")
-    return fig.update_layout(**LAYOUT, height=340)
+    fig.update_xaxes(title="Score band (points: higher is safer; 50 points double the odds of repaying)")
+    fig.update_yaxes(title="Clients")
+    return fig.update_layout(**LAYOUT, barmode="stack", height=360, legend={"orientation": "h", "y": -0.35})
 
 
 def runs_bars(counts: pd.DataFrame) -> go.Figure:
@@ -180,11 +177,18 @@ def runs_bars(counts: pd.DataFrame) -> go.Figure:
     return fig.update_layout(**LAYOUT, barmode="stack", height=320, legend={"orientation": "h", "y": -0.3})
 
 
-def importance(df: pd.DataFrame, label: Labeler = feature_label) -> go.Figure:
-    """Mean |SHAP| per feature, largest on top."""
+def importance(df: pd.DataFrame) -> go.Figure:
+    """Mean points each reason code moves a score by, largest on top."""
     fig = go.Figure(
-        go.Bar(x=df["mean_abs_shap"], y=[label(f) for f in df["feature"]], orientation="h", marker_color=BLUE)
+        go.Bar(
+            x=df["mean_abs_points"],
+            y=df["title"],
+            orientation="h",
+            marker_color=BLUE,
+            text=[f"{v:.0f}" for v in df["mean_abs_points"]],
+            textposition="outside",
+        )
     )
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title="Average impact on the score (mean |SHAP|, log-odds)")
-    return fig.update_layout(**LAYOUT, height=120 + 26 * len(df))
+    fig.update_xaxes(title="Average effect on the score (points, either way)")
+    return fig.update_layout(**LAYOUT, height=120 + 28 * len(df))

@@ -1,25 +1,30 @@
 """Every query the dashboard makes, against the published read-only serving database.
 
-Table and column names live here only. Results are cached per serving-file version (path, inode, mtime), so
-a new publication (an atomic file replacement) shows up on the next page view, and each query opens a
+Table and column names live here only. Results are cached per serving-file version (path, inode, mtime, size),
+so a new publication (an atomic file replacement) shows up on the next page view, and each query opens a
 short-lived read-only connection: the dashboard never holds the file and never blocks the nightly run.
+
+A cached result is stored only under the version its own connection read. Each connection opens the file
+afresh (attached to a private in-memory database: DuckDB would otherwise hand back a database instance that
+another session still holds open, i.e. the previous publication), and the version is checked again once the
+file is open: a query that overlapped a swap is not cached, and runs again on the new version.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from notices.letters import Notice, load_notice
 from warehouse.features import DATASET_COLUMN, FEATURES_TABLE, ID_COLUMN, NON_FEATURE_COLUMNS, TARGET_COLUMN
 from warehouse.settings import Settings
 
@@ -30,7 +35,12 @@ LATEST = "scores.latest"
 IMPORTANCE = "scores.global_importance"
 MODEL_CARD = "scores.model_card"
 BASE_VALUES = "scores.base_values"
-FEATURE_LABELS = "scores.feature_labels"
+REASONS = "scores.reasons"
+ALTERNATIVES = "scores.credit_alternatives"
+FEATURE_CODES = "scores.feature_codes"
+REASON_CODES = "scores.reason_codes"
+CODE_IMPORTANCE = "scores.code_importance"
+FAIRNESS = "monitoring.fairness"
 PROFILE = "features.client_profile"
 JOB_RUNS = "ops.job_runs"
 DRIFT = "monitoring.feature_drift"
@@ -38,29 +48,7 @@ PSI = "monitoring.psi"
 ALERTS = "monitoring.alerts"
 DRIFT_REPORTS = "monitoring.drift_reports"
 
-PROFILE_COLUMNS = (
-    "CODE_GENDER",
-    "DAYS_BIRTH",
-    "NAME_FAMILY_STATUS",
-    "CNT_CHILDREN",
-    "CNT_FAM_MEMBERS",
-    "NAME_EDUCATION_TYPE",
-    "NAME_INCOME_TYPE",
-    "OCCUPATION_TYPE",
-    "ORGANIZATION_TYPE",
-    "DAYS_EMPLOYED",
-    "AMT_INCOME_TOTAL",
-    "NAME_HOUSING_TYPE",
-    "FLAG_OWN_CAR",
-    "FLAG_OWN_REALTY",
-    "NAME_CONTRACT_TYPE",
-    "AMT_CREDIT",
-    "AMT_ANNUITY",
-    "AMT_GOODS_PRICE",
-)
-"""Raw application columns shown as the client's profile (the model features hold only their encodings)."""
-
-RAISING_PREFIXES, LOWERING_PREFIXES = ("raises_", "reasons_raising"), ("lowers_", "reasons_lowering")
+T = TypeVar("T")
 
 
 class ServingUnavailable(RuntimeError):
@@ -74,11 +62,25 @@ class Serving:
     path: str
     inode: int
     mtime_ns: int
+    size: int
+
+
+class _Swapped(RuntimeError):
+    """The serving file was replaced while a query opened it (not cached: the caller asks again)."""
+
+
+SERVING = "serving"
+"""Catalog name of the attached serving file in each query's private connection."""
+ATTEMPTS = 5
 
 
 def serving(settings: Settings) -> Serving:
     """The serving file's current version; ServingUnavailable with what to run when there is none."""
-    path = Path(settings.serving_path)
+    return _version(Path(settings.serving_path))
+
+
+def _version(path: Path) -> Serving:
+    """The version of the file at a path now."""
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -86,48 +88,82 @@ def serving(settings: Settings) -> Serving:
             f"No scores have been published yet ({path} does not exist). Run `credit-scoring score` "
             "(or `make demo`) to score clients and publish the serving database."
         ) from None
-    return Serving(str(path), stat.st_ino, stat.st_mtime_ns)
+    return Serving(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 @contextmanager
 def connect(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived read-only connection to the serving file (the ONE place that opens it)."""
+    """A short-lived read-only connection to the serving file as it is now (the ONE place that opens it)."""
+    con = duckdb.connect(":memory:")
     try:
-        con = duckdb.connect(path, read_only=True)
-    except (duckdb.IOException, duckdb.InvalidInputException) as error:
-        raise ServingUnavailable(f"The serving database {path} cannot be opened: {error}") from error
-    try:
+        try:
+            con.execute(f"ATTACH {_literal(path)} AS {SERVING} (READ_ONLY)")
+        except (duckdb.IOException, duckdb.InvalidInputException, duckdb.BinderException) as error:
+            raise ServingUnavailable(
+                f"The serving database {path} cannot be opened: it is not a complete publication"
+            ) from error
+        con.execute(f"USE {SERVING}")
         yield con
     finally:
         con.close()
 
 
+def _literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
 def _query(version: Serving, sql: str, params: tuple = ()) -> pd.DataFrame:
-    """Run one read-only query on one serving version (cached: a new publication gets a new key)."""
+    """Run one read-only query on one serving version (cached: a new publication gets a new key).
+
+    _Swapped (never cached) when the file opened is not that version any more."""
     with connect(version.path) as con:
+        try:
+            now: Serving | None = _version(Path(version.path))
+        except ServingUnavailable:
+            now = None
+        if now != version:
+            raise _Swapped(version.path)
         return con.execute(sql, list(params)).df()
+
+
+def _on_current(settings: Settings, cached: Callable[..., T], *args: object) -> T:
+    """cached(version, *args) on the current serving version, asked again if a publication swapped it meanwhile."""
+    for _ in range(ATTEMPTS):
+        try:
+            return cached(serving(settings), *args)
+        except _Swapped:
+            continue
+    raise ServingUnavailable("The serving database is being replaced again and again; reload the page in a moment.")
 
 
 def query(settings: Settings, sql: str, params: tuple = ()) -> pd.DataFrame:
     """The result of a SQL query on the current serving file."""
-    return _query(serving(settings), sql, params)
+    return _on_current(settings, _query, sql, params)
+
+
+CATALOG_SQL = (
+    "SELECT schema_name || '.' || table_name AS t, column_name FROM duckdb_columns() "
+    f"WHERE NOT internal AND database_name = '{SERVING}' ORDER BY t, column_index"
+)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _catalog(version: Serving) -> dict[str, list[str]]:
+def _catalog_of(version: Serving) -> dict[str, list[str]]:
     """'schema.table' -> column names in order, for every table and view of one serving version."""
-    df = _query(
-        version,
-        "SELECT schema_name || '.' || table_name AS t, column_name FROM duckdb_columns() "
-        "WHERE NOT internal ORDER BY t, column_index",
-    )
+    df = _query(version, CATALOG_SQL)
     return {table: list(group["column_name"]) for table, group in df.groupby("t", sort=False)}
+
+
+def _catalog(settings: Settings) -> dict[str, list[str]]:
+    """The catalog of the current serving version."""
+    return _on_current(settings, _catalog_of)
 
 
 def tables(settings: Settings) -> set[str]:
     """Qualified names ('schema.table', views included) present in the serving file."""
-    return set(_catalog(serving(settings)))
+    return set(_catalog(settings))
 
 
 def has(settings: Settings, table: str) -> bool:
@@ -137,7 +173,7 @@ def has(settings: Settings, table: str) -> bool:
 
 def columns(settings: Settings, table: str) -> list[str]:
     """Column names of a table, in order (empty when the table is absent)."""
-    return _catalog(serving(settings)).get(table, [])
+    return _catalog(settings).get(table, [])
 
 
 def feature_names(settings: Settings) -> list[str]:
@@ -194,27 +230,91 @@ def _latest_run_of(settings: Settings, client_id: int) -> str | None:
     return None if df.empty else df["run_id"].iloc[0]
 
 
-def client_reasons(row: dict) -> tuple[list[str], list[str]]:
-    """The plain-language reasons scores.latest gives for the client: (raising the risk, lowering it)."""
-    return _texts(row, RAISING_PREFIXES), _texts(row, LOWERING_PREFIXES)
+def client_reasons(settings: Settings, client_id: int, run_id: int) -> pd.DataFrame:
+    """The principal reasons of a client's score (rank, code, title, direction, points, both sentences)."""
+    if not has(settings, REASONS):
+        return pd.DataFrame(columns=["rank", "code", "title", "direction", "points", "sentence", "manager_sentence"])
+    return query(
+        settings,
+        f"""SELECT r.rank, r.code, coalesce(c.title, r.code) AS title, r.direction, r.points, r.sentence,
+                   r.manager_sentence
+            FROM {REASONS} AS r LEFT JOIN {REASON_CODES} AS c USING (code)
+            WHERE r.{ID_COLUMN} = ? AND r.run_id = ? ORDER BY r.rank""",
+        (client_id, run_id),
+    )
 
 
-def _texts(row: dict, prefixes: tuple[str, ...]) -> list[str]:
-    """The non-empty texts of the columns whose names start with a prefix (text columns or lists)."""
-    out: list[str] = []
-    for name, value in row.items():
-        if name.lower().startswith(prefixes):
-            items = list(value) if hasattr(value, "__iter__") and not isinstance(value, str) else [value]
-            out += [str(v) for v in items if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return out
+def client_alternative(settings: Settings, client_id: int, run_id: int) -> dict | None:
+    """What would change a refusal (scores.credit_alternatives row), None for an acceptance."""
+    if not has(settings, ALTERNATIVES):
+        return None
+    df = query(settings, f"SELECT * FROM {ALTERNATIVES} WHERE {ID_COLUMN} = ? AND run_id = ?", (client_id, run_id))
+    return None if df.empty else df.iloc[0].to_dict()
 
 
-def feature_label_map(settings: Settings) -> dict[str, str]:
-    """Plain-language feature labels published by the scorer (the words its reasons use); empty if none."""
-    if not has(settings, FEATURE_LABELS):
-        return {}
-    df = query(settings, f"SELECT feature, label FROM {FEATURE_LABELS} WHERE label IS NOT NULL")
-    return dict(zip(df["feature"], df["label"], strict=True))
+def client_code_contributions(settings: Settings, client_id: int, run_id: int) -> pd.DataFrame:
+    """The client's SHAP contributions (log-odds) summed per reason code, largest first (code, title, contribution)."""
+    return query(
+        settings,
+        f"""SELECT c.code, coalesce(rc.title, c.code) AS title, sum(e.contribution) AS contribution
+            FROM {EXPLANATIONS} AS e JOIN {FEATURE_CODES} AS c USING (feature)
+            LEFT JOIN {REASON_CODES} AS rc ON rc.code = c.code
+            WHERE e.{ID_COLUMN} = ? AND e.run_id = ? GROUP BY ALL
+            ORDER BY abs(sum(e.contribution)) DESC, c.code""",
+        (client_id, run_id),
+    )
+
+
+def client_notice(settings: Settings, client_id: int) -> Notice | None:
+    """The refusal notice of the client's latest decision (None when it is not a refusal)."""
+    with connect(serving(settings).path) as con:
+        return load_notice(con, settings, client_id)
+
+
+def reason_codes(settings: Settings) -> pd.DataFrame:
+    """The catalogue the scorer used (code, theme, title, templates, key feature, number of features)."""
+    if not has(settings, REASON_CODES):
+        return pd.DataFrame()
+    return query(settings, f"SELECT * FROM {REASON_CODES} ORDER BY theme, code")
+
+
+def code_importance(settings: Settings, model_version: str | None) -> pd.DataFrame:
+    """Reason codes by mean absolute points moved, for a model version."""
+    if not has(settings, CODE_IMPORTANCE):
+        return pd.DataFrame()
+    return query(
+        settings,
+        f"""SELECT i.code, coalesce(c.title, i.code) AS title, i.mean_abs_points, i.raised_share, i.rank
+            FROM {CODE_IMPORTANCE} AS i LEFT JOIN {REASON_CODES} AS c USING (code)
+            WHERE CAST(i.model_version AS VARCHAR) = ? OR ? IS NULL ORDER BY i.rank""",
+        (model_version, model_version),
+    )
+
+
+def fairness(settings: Settings) -> pd.DataFrame:
+    """The rows of the latest fairness check (every scope, attribute and group)."""
+    if not has(settings, FAIRNESS):
+        return pd.DataFrame()
+    return query(
+        settings,
+        f"SELECT * FROM {FAIRNESS} WHERE check_id = (SELECT max(check_id) FROM {FAIRNESS}) ORDER BY scope, attribute, "
+        '"group"',
+    )
+
+
+def band_summary(settings: Settings) -> pd.DataFrame:
+    """Clients, decisions, mean predicted risk and known defaults per score band of the latest decisions (empty
+    when the published scores have no bands yet)."""
+    if "score_band" not in columns(settings, LATEST):
+        return pd.DataFrame()
+    return query(
+        settings,
+        f"""SELECT l.score_band, min(l.points) AS points_from, max(l.points) AS points_to, count(*) AS clients,
+                   count(*) FILTER (l.decision = 'accept') AS accepted, avg(l.probability) AS mean_probability,
+                   avg(f.{TARGET_COLUMN}) AS bad_rate, count(f.{TARGET_COLUMN}) AS with_outcome
+            FROM {LATEST} AS l LEFT JOIN {FEATURES_TABLE} AS f USING ({ID_COLUMN})
+            WHERE l.score_band IS NOT NULL GROUP BY l.score_band ORDER BY l.score_band""",
+    )
 
 
 def client_explanation(settings: Settings, client_id: int, run_id: str) -> pd.DataFrame:
@@ -242,12 +342,12 @@ def client_base_value(settings: Settings, client_id: int, run_id: str) -> float 
     return None
 
 
-def client_profile(settings: Settings, client_id: int) -> dict[str, object]:
-    """The client's application facts (raw columns when published, else numeric ones from the features)."""
+def client_profile(settings: Settings, client_id: int, wanted: tuple[str, ...]) -> dict[str, object]:
+    """Some application facts of the client (raw columns when published, else numeric ones from the features)."""
     for table in (PROFILE, FEATURES_TABLE):  # the lead publishes PROFILE; the fallback lacks the categories
         if not has(settings, table):
             continue
-        present = [c for c in PROFILE_COLUMNS if c in columns(settings, table)]
+        present = [c for c in wanted if c in columns(settings, table)]
         if not present:
             continue
         cols = ", ".join(f'"{c}"' for c in present)
@@ -310,10 +410,9 @@ def feature_percentiles(settings: Settings, feature: str, value: float) -> dict[
     return {("all" if pd.isna(r.decision) else r.decision): (float(r.below), float(r.above)) for r in df.itertuples()}
 
 
-def client_top_features(settings: Settings, client_id: int, run_id: str, n: int = 8) -> list[str]:
-    """The features that moved this client's score the most."""
-    df = client_explanation(settings, client_id, run_id)
-    return list(df["feature"].head(n))
+def client_top_codes(settings: Settings, client_id: int, run_id: int) -> list[str]:
+    """The reason codes that moved this client's score most, strongest first."""
+    return list(client_code_contributions(settings, client_id, run_id)["code"])
 
 
 # --- portfolio -----------------------------------------------------------------------------------------
@@ -340,21 +439,6 @@ def score_histogram(settings: Settings, bins: int = 40) -> pd.DataFrame:
         SELECT decision, least(floor(probability * ?), ? - 1) / ? AS bin_start, count(*) AS clients
         FROM {LATEST} GROUP BY ALL ORDER BY bin_start""",
         (bins, bins, bins),
-    )
-
-
-def bad_rate_by_band(settings: Settings, bands: int = 10) -> pd.DataFrame:
-    """Observed default rate per score band (equal-count bands) among clients whose outcome is known."""
-    return query(
-        settings,
-        f"""
-        WITH k AS (
-            SELECT l.probability, f.{TARGET_COLUMN} AS target,
-                   ntile(?) OVER (ORDER BY l.probability) AS band
-            FROM {LATEST} l JOIN {FEATURES_TABLE} f USING ({ID_COLUMN}) WHERE f.{TARGET_COLUMN} IS NOT NULL)
-        SELECT band, min(probability) AS p_from, max(probability) AS p_to, count(*) AS clients,
-               avg(target) AS bad_rate FROM k GROUP BY band ORDER BY band""",
-        (bands,),
     )
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
 import streamlit as st
 
 from dashboard import auth, data
-from dashboard.labels import feature_label
 from warehouse.settings import Settings
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency; never used without words.
@@ -18,6 +18,11 @@ DECISION_COLOURS = {"accept": BLUE, "refuse": VERMILLION}
 DECISION_WORDS = {"accept": "Accepted", "refuse": "Refused"}
 DECISION_ICONS = {"accept": "✔", "refuse": "✖"}
 USER_KEY = "signed_in_user"
+STAMP_KEY = "signed_in_account"
+"""The stamp of the account the session signed in with (auth.account_stamp): a changed password ends it."""
+SEEN_KEY = "last_seen"
+"""When the session last ran a page (time.monotonic): past the idle timeout, it is signed out."""
+NOTICE_KEY = "sign_in_notice"
 CLIENT_KEY = "client_id"
 CHART_CONFIG = {"displayModeBar": False}
 """Plotly options for every chart: no zoom/pan toolbar over the picture."""
@@ -28,14 +33,41 @@ def settings() -> Settings:
     return Settings.load()
 
 
-def signed_in_user() -> str | None:
-    """The manager signed in to this browser session, if any."""
-    return st.session_state.get(USER_KEY)
+def signed_in_user(cfg: Settings) -> str | None:
+    """The manager signed in to this browser session, if any: a session idle for too long, or whose account
+    was removed or got a new password since, is signed out here (at its next page run)."""
+    user = st.session_state.get(USER_KEY)
+    if user is None:
+        return None
+    now, seen = time.monotonic(), st.session_state.get(SEEN_KEY)
+    try:
+        stamp = auth.account_stamp(cfg, user)
+    except auth.UserError:
+        stamp = None
+    if stamp is None or st.session_state.setdefault(STAMP_KEY, stamp) != stamp:
+        sign_out("Your account was removed or its password changed: sign in again.")
+        return None
+    if seen is not None and now - seen > cfg.dashboard_idle_timeout_s:
+        idle = cfg.dashboard_idle_timeout_s
+        took = f"{idle // 60} minutes" if idle >= 120 else f"{idle} seconds"
+        sign_out(f"You were signed out after {took} without activity: sign in again.")
+        return None
+    st.session_state[SEEN_KEY] = now
+    return user
+
+
+def sign_out(notice: str | None = None) -> None:
+    """End the session's sign-in (and everything it remembered); the notice shows on the sign-in page."""
+    st.session_state.clear()
+    if notice:
+        st.session_state[NOTICE_KEY] = notice
 
 
 def sign_in_form(cfg: Settings) -> None:
     """The sign-in form; on success records the user and reruns into the app."""
     st.title("Credit decisions: sign in")
+    if NOTICE_KEY in st.session_state:
+        st.info(st.session_state[NOTICE_KEY])
     try:
         users = auth.load_users(cfg.dashboard_users_file)
     except auth.UserError as error:
@@ -52,10 +84,15 @@ def sign_in_form(cfg: Settings) -> None:
         password = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        if auth.authenticate(cfg, name, password):
-            st.session_state[USER_KEY] = name.strip()
+        result = auth.authenticate(cfg, name, password, client=st.context.ip_address or "unknown")
+        if result.ok:
+            st.session_state.clear()
+            st.session_state.update({USER_KEY: name.strip(), STAMP_KEY: result.stamp, SEEN_KEY: time.monotonic()})
             st.rerun()
-        st.error("Wrong user name or password.")
+        if result.wait_s:
+            st.error(f"Too many failed attempts: wait {result.wait_s:.0f} s before trying again.")
+        else:
+            st.error("Wrong user name or password.")
 
 
 def decision_text(decision: str | None) -> str:
@@ -95,6 +132,11 @@ def percent(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def points(x: float) -> str:
+    """512.3 -> '512 points'."""
+    return f"{x:.0f} points"
+
+
 @contextmanager
 def page_guard() -> Iterator[None]:
     """Turn 'nothing published yet' and missing tables into a helpful message instead of a traceback."""
@@ -116,15 +158,6 @@ def require_serving(cfg: Settings) -> None:
     except data.ServingUnavailable as error:
         st.info(str(error))
         st.stop()
-
-
-def labeler(cfg: Settings) -> Callable[[str], str]:
-    """feature -> plain-language label: the scorer's published labels first, the naming convention else."""
-    try:
-        published = data.feature_label_map(cfg)
-    except (data.ServingUnavailable, duckdb.CatalogException):
-        published = {}
-    return lambda feature: published.get(feature) or feature_label(feature)
 
 
 def remembered_client() -> int | None:

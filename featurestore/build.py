@@ -4,12 +4,14 @@ dbt runs in a child process, so no connection outlives it and the warehouse file
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,10 +20,16 @@ from pathlib import Path
 import duckdb
 from rich.table import Table
 
+from warehouse.database import private_dir
+from warehouse.features import FEATURES_TABLE
+from warehouse.processes import child_setup, kill_group
 from warehouse.settings import Settings
 
 DBT_TARGET_DIR = "target"
 DBT_LOG_DIR = "logs"
+NIGHTLY_EXCLUDES = ("--exclude-resource-type", "unit_test", "--exclude", "tag:checked_at_ingest")
+"""What an incremental build leaves out: unit tests check the SQL, not the data (they run in full builds and in
+`make test`), and ingestion checks every new row for what the staging tests tagged checked_at_ingest look for."""
 _PROGRESS_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|ERROR|FAIL|WARN|SKIP|NO-OP)\b.*?\b([\w.]+)\s")
 
 
@@ -49,6 +57,10 @@ class BuildResult:
     nodes: tuple[NodeResult, ...]
     seconds: float
     invocation_id: str
+    cpu_seconds: float = 0.0
+    """CPU time of the dbt process (all its threads)."""
+    peak_mb: float = 0.0
+    """Peak resident memory of the dbt process."""
 
     @property
     def models(self) -> list[NodeResult]:
@@ -123,11 +135,27 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_dbt(settings: Settings, *args: str, on_progress: ProgressCallback | None = None) -> tuple[int, str]:
-    """Run dbt in a child process (so no connection outlives it: the warehouse file is free afterwards)."""
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class DbtRun:
+    """One dbt child process: its exit code, output, CPU seconds and peak resident memory."""
+
+    code: int
+    output: str
+    cpu_seconds: float
+    peak_mb: float
+
+
+def run_dbt(
+    settings: Settings, *args: str, on_progress: ProgressCallback | None = None, timeout_s: float | None = None
+) -> DbtRun:
+    """Run dbt in a child process (so no connection outlives it: the warehouse file is free afterwards).
+
+    dbt dies with this process (it never writes the warehouse without its parent's lock), and is stopped,
+    with every process it started, after `timeout_s` seconds (settings' time limit of the features step)."""
+    private_dir(settings.warehouse_path.parent)
+    limit = settings.timeout_s("features") if timeout_s is None else timeout_s
     lines = []
-    with subprocess.Popen(
+    process = subprocess.Popen(
         dbt_command(settings, *args),
         env=dbt_environment(settings),
         cwd=settings.dbt_project_dir,
@@ -135,14 +163,38 @@ def run_dbt(settings: Settings, *args: str, on_progress: ProgressCallback | None
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
-    ) as process:
+        preexec_fn=child_setup(),
+    )
+    expired = threading.Event()
+
+    def stop() -> None:
+        expired.set()
+        kill_group(process.pid)
+
+    watchdog = threading.Timer(limit, stop)
+    watchdog.start()
+    try:
         assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            match = _PROGRESS_LINE.search(line)
-            if match and on_progress is not None:
-                on_progress(int(match.group(1)), int(match.group(2)), match.group(4))
-    return process.returncode, "".join(lines)
+        with process.stdout:
+            for line in process.stdout:
+                lines.append(line)
+                match = _PROGRESS_LINE.search(line)
+                if match and on_progress is not None:
+                    on_progress(int(match.group(1)), int(match.group(2)), match.group(4))
+    except BaseException:
+        kill_group(process.pid)  # interrupted while dbt runs: stop it too
+        process.wait()
+        raise
+    finally:
+        watchdog.cancel()
+    _, status, usage = os.wait4(process.pid, 0)  # this child's own resource use, unlike RUSAGE_CHILDREN
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if expired.is_set():
+        raise FeatureBuildError(
+            f"dbt was stopped after {limit:,.0f} s, its time limit (settings step_timeout_s / step_timeouts); "
+            "the models it had not finished are rebuilt by the next build"
+        )
+    return DbtRun(process.returncode, "".join(lines), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 def build_features(
@@ -152,21 +204,42 @@ def build_features(
     full_refresh: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> BuildResult:
-    """Run `dbt build` (models, tests) on the warehouse; raise FeatureBuildError naming what failed."""
+    """Run `dbt build` (models, tests) on the warehouse; raise FeatureBuildError naming what failed.
+
+    Once the feature store exists, a plain build is a night's incremental build: it rebuilds only the changed
+    clients and runs the data tests of the models, not the unit tests nor the checks ingestion already made."""
     if not settings.warehouse_path.exists():
         raise FeatureBuildError(f"No warehouse at {settings.warehouse_path}: run `credit-scoring ingest` first.")
     args = ["build", *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
+    if select is None and not full_refresh and features_built(settings):
+        args += NIGHTLY_EXCLUDES
+    return run_build(settings, *args, on_progress=on_progress)
+
+
+def features_built(settings: Settings) -> bool:
+    """Whether the warehouse already holds the feature store (the next build is incremental)."""
+    schema, table = FEATURES_TABLE.split(".")
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        found = con.execute(
+            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
+        ).fetchone()
+    return bool(found and found[0])
+
+
+def run_build(settings: Settings, command: str, *args: str, on_progress: ProgressCallback | None = None) -> BuildResult:
+    """Run a dbt command that builds or tests (build, run, test) and read what it did; raise naming what failed."""
     started = time.perf_counter()
-    code, output = run_dbt(settings, *args, on_progress=on_progress)
+    run = run_dbt(settings, command, *args, on_progress=on_progress)
     seconds = time.perf_counter() - started
     results_file = dbt_dirs(settings)[0] / "run_results.json"
     if not results_file.exists() or results_file.stat().st_mtime < time.time() - seconds - 1:
-        raise FeatureBuildError(f"dbt build did not run (exit code {code}):\n{_tail(output)}")
+        raise FeatureBuildError(f"dbt {command} did not run (exit code {run.code}):\n{_tail(run.output)}")
     result = _read_results(settings, json.loads(results_file.read_text()), seconds)
+    result = dataclasses.replace(result, cpu_seconds=run.cpu_seconds, peak_mb=run.peak_mb)
     failed = [n for n in result.nodes if n.status in ("error", "fail", "runtime error")]
-    if failed or code != 0:
-        details = "\n".join(f"- {n.kind} {n.name}: {n.status}: {n.message}" for n in failed) or _tail(output)
-        raise FeatureBuildError(f"dbt build failed on {settings.warehouse_path}:\n{details}")
+    if failed or run.code != 0:
+        details = "\n".join(f"- {n.kind} {n.name}: {n.status}: {n.message}" for n in failed) or _tail(run.output)
+        raise FeatureBuildError(f"dbt {command} failed on {settings.warehouse_path}:\n{details}")
     return result
 
 
@@ -228,10 +301,15 @@ def _tail(output: str, lines: int = 40) -> str:
 
 
 def generate_docs(settings: Settings) -> Path:
-    """Build dbt's documentation site (models, columns, lineage); return its index.html."""
-    code, output = run_dbt(settings, "docs", "generate")
-    if code != 0:
-        raise FeatureBuildError(f"dbt docs generate failed:\n{_tail(output)}")
+    """Describe every feature in its column comment, then build dbt's documentation site; return its index.html."""
+    from featurestore.docs import comment_features
+
+    if not settings.warehouse_path.exists():
+        raise FeatureBuildError(f"No warehouse at {settings.warehouse_path}: run `credit-scoring ingest` first.")
+    comment_features(settings.warehouse_path)
+    run = run_dbt(settings, "docs", "generate")
+    if run.code != 0:
+        raise FeatureBuildError(f"dbt docs generate failed:\n{_tail(run.output)}")
     return dbt_dirs(settings)[0] / "index.html"
 
 

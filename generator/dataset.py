@@ -36,6 +36,7 @@ from generator.bureau import bureau_tables
 from generator.clients import application_columns
 from generator.common import Columns, Population, per_owner_mean, sigmoid
 from generator.previous import Behaviour, previous_tables
+from warehouse.delivery import MANIFEST, write_manifest
 from warehouse.schema import BUREAU_BALANCE_STATUSES, DAYS_CODE, Table, tables
 
 FULL_SCALE_CLIENTS = 356_255
@@ -132,7 +133,10 @@ def generate_batch(out_dir: Path, batch_date: date, applications: int, *, seed: 
     ids = first + np.arange(applications, dtype=np.int64)
     population = Population().drifted() if drift else Population()
     jobs = _jobs(ids, np.ones(applications, dtype=bool), population, (seed, BATCH_STREAM, first, int(drift)))
-    return _write(Path(out_dir), jobs, ["application_test", *CHILD_TABLES])
+    (Path(out_dir) / MANIFEST).unlink(missing_ok=True)  # a batch rewritten in place is incomplete until the end
+    summary = _write(Path(out_dir), jobs, ["application_test", *CHILD_TABLES])
+    write_manifest(Path(out_dir), [tables()[name].file_name for name in summary.rows])  # last: the batch is complete
+    return summary
 
 
 def _jobs(ids: np.ndarray, test: np.ndarray, population: Population, stream: tuple[int, ...]) -> list[_Job]:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from warehouse.clock import utc_now
@@ -39,6 +40,12 @@ LOADS = TableDoc(
         ("message", "VARCHAR", "What happened, in plain English (the problem when rejected)."),
         ("started_at", "TIMESTAMP", "When the work on the file started (UTC)."),
         ("finished_at", "TIMESTAMP", "When the work on the file finished (UTC)."),
+        (
+            "warnings",
+            "VARCHAR",
+            "Harmless oddities the file was loaded despite (blank lines, spaces around values, column names in "
+            "another letter case), separated by '; '; NULL when none.",
+        ),
     ),
 )
 
@@ -81,6 +88,11 @@ class FileReport:
     """Rejected only because another file of the folder was: the file itself had no problem."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per phase: checksum (waiting for it), read, checks, store."""
+    warnings: list[str] = field(default_factory=list)
+    """Harmless oddities the file was loaded despite."""
+    rows_load_id: int | None = None
+    """The load whose rows the file's content is in raw.<table>: this load when loaded, the earlier load of the
+    same bytes when skipped, None when rejected."""
 
     @property
     def seconds(self) -> float:
@@ -127,7 +139,7 @@ class IngestReport:
                 f"{f.rows_quarantined:,}",
                 f"{f.file_bytes / 1e6:,.1f}",
                 f"{f.seconds:.1f}",
-                f.message,
+                escape(f.message) + "".join(f"\n[yellow]warning:[/] {escape(w)}" for w in f.warnings),
             )
         for name in self.ignored:
             out.add_row(name, "ignored", "", "", "", "", "", "not one of the Kaggle files")
@@ -143,13 +155,15 @@ def mark_rolled_back(reports: list[FileReport]) -> None:
             r.status, r.rolled_back = "rejected", True
         if r.status == "rejected":
             r.rows_read = r.rows_loaded = r.rows_quarantined = 0
+            r.rows_load_id = None
         r.finished_at = r.finished_at or utc_now()
 
 
 def write_audit(con: duckdb.DuckDBPyConnection, load_id: int, reports: list[FileReport]) -> None:
     """Record one audit.loads row per file."""
+    columns, marks = ", ".join(LOADS.column_names), ", ".join("?" * len(LOADS.columns))
     con.executemany(
-        f"INSERT INTO {LOADS.qualified} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {LOADS.qualified} ({columns}) VALUES ({marks})",
         [
             [
                 load_id,
@@ -165,6 +179,7 @@ def write_audit(con: duckdb.DuckDBPyConnection, load_id: int, reports: list[File
                 r.message,
                 r.started_at,
                 r.finished_at,
+                "; ".join(r.warnings) or None,
             ]
             for r in reports
         ],

@@ -19,6 +19,14 @@ Decisions:
 - Integer columns are parsed as DOUBLE then checked whole ("1", "1.0" and
   "1.000000000" load as 1; "1.5" is quarantined); exact up to 2**53.
 - NaN and infinity are quarantined as "not a finite number".
+- Harmless variants load with a warning (in the report and audit.loads.warnings):
+  blank lines (they do not shift line numbers), spaces around text values (trimmed),
+  header names in another letter case.
+- A row already stored is never stored twice: an identical row is quarantined as
+  "already stored", a row differing from a stored one with the same key (or, in
+  installments_payments, the same instalment) as a conflict; the stored row is kept.
+- A folder with a manifest.json (warehouse/delivery.py) must match it: a file not
+  listed, or whose size or SHA-256 differs, is rejected.
 - Line numbers assume no line break inside a quoted field (the Kaggle files have
   none): line = position of the row in the file + 1 for the header.
 """
@@ -26,6 +34,7 @@ Decisions:
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,7 +45,6 @@ import duckdb
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.audit import (
-    LOAD_ID_COMMENT,
     LOADS,
     QUARANTINE,
     FileReport,
@@ -45,32 +53,55 @@ from ingest.audit import (
     timed,
     write_audit,
 )
-from ingest.files import FileRejected, IngestError, Layout, checksum, columns_of, find_files, inspect_file
-from ingest.rows import FileLoad, drop_temporaries
+from ingest.files import (
+    FileRejected,
+    IngestError,
+    Layout,
+    Scan,
+    columns_of,
+    find_files,
+    inspect_file,
+    scan,
+    with_unix_line_endings,
+)
+from ingest.rows import FileLoad, drop_temporaries, raw_comments
 from warehouse.clock import utc_now
 from warehouse.database import one_row, open_warehouse
+from warehouse.delivery import MANIFEST, Listed, ManifestError, read_manifest
+from warehouse.errors import DISK_FULL, is_disk_full
 from warehouse.schema import INT, Table, tables
 from warehouse.settings import Settings
-from warehouse.sql import literal, quote
+from warehouse.sql import quote
 
 
 def ingest_folder(source: Path, settings: Settings, *, progress: bool = True) -> IngestReport:
     """Load the Kaggle CSVs of `source` into the warehouse in one transaction, checked."""
     source = Path(source).resolve()
     found, ignored = find_files(source)
-    with connect(settings.warehouse_path) as con:
-        ensure_schema(con)
-        load_id = one_row(con, "SELECT coalesce(max(load_id), 0) + 1 FROM audit.loads")[0]
-        files = [FileReport(path.name, table.name, str(path)) for table, path in found]
-        report = IngestReport(load_id, source, files, ignored)
-        hasher = ThreadPoolExecutor(max_workers=1)
-        try:
-            # Hash the next files while DuckDB works on the current one (hashlib releases the GIL).
-            checksums = [hasher.submit(checksum, path) for _, path in found]
-            with _progress(progress) as bar:
-                _run_load(con, found, checksums, report, bar)
-        finally:
-            hasher.shutdown(cancel_futures=True)
+    try:
+        listed = read_manifest(source)
+    except ManifestError as error:
+        raise IngestError(str(error)) from error
+    try:
+        with connect(settings.warehouse_path) as con:
+            ensure_schema(con)
+            load_id = one_row(con, "SELECT coalesce(max(load_id), 0) + 1 FROM audit.loads")[0]
+            files = [FileReport(path.name, table.name, str(path)) for table, path in found]
+            report = IngestReport(load_id, source, files, ignored)
+            hasher = ThreadPoolExecutor(max_workers=1)
+            scratch = tempfile.TemporaryDirectory(prefix=".ingest-", dir=settings.warehouse_path.parent)
+            try:
+                # Hash the next files while DuckDB works on the current one (hashlib releases the GIL).
+                scans = [hasher.submit(scan, path) for _, path in found]
+                with _progress(progress) as bar:
+                    _run_load(con, found, scans, listed, report, bar, Path(scratch.name))
+            finally:
+                hasher.shutdown(cancel_futures=True)
+                scratch.cleanup()
+    except (duckdb.Error, OSError) as error:
+        if is_disk_full(error):
+            raise IngestError(f"loading {source} stopped: {DISK_FULL}; the warehouse is as it was") from error
+        raise
     return report
 
 
@@ -114,6 +145,9 @@ def _create_missing(con: duckdb.DuckDBPyConnection) -> None:
     if LOADS.qualified not in existing:
         LOADS.create(con)
         QUARANTINE.create(con)
+    elif "warnings" not in {row[0] for row in con.execute("DESCRIBE audit.loads").fetchall()}:
+        con.execute("ALTER TABLE audit.loads ADD COLUMN warnings VARCHAR")  # warehouses of earlier versions
+        LOADS.document(con)
     for table in tables().values():
         if f"raw.{table.name}" in existing:
             _check_layout(con, table)
@@ -124,14 +158,7 @@ def _create_missing(con: duckdb.DuckDBPyConnection) -> None:
 def _create_raw_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     """Create raw.<table> with the contract's columns and types plus _load_id, and document it."""
     columns = ", ".join(f"{quote(c.name)} {c.type}" for c in columns_of(table))
-    name = f"raw.{quote(table.name)}"
-    about = f"Rows of {table.file_name} that passed the checks of credit-scoring ingest."
-    statements = [
-        f"CREATE TABLE {name} ({columns}, _load_id BIGINT NOT NULL)",
-        f"COMMENT ON TABLE {name} IS {literal(about)}",
-        *(f"COMMENT ON COLUMN {name}.{quote(c.name)} IS {literal(c.description)}" for c in columns_of(table)),
-        f"COMMENT ON COLUMN {name}._load_id IS {literal(LOAD_ID_COMMENT)}",
-    ]
+    statements = [f"CREATE TABLE raw.{quote(table.name)} ({columns}, _load_id BIGINT NOT NULL)", *raw_comments(table)]
     con.execute(";\n".join(statements))
 
 
@@ -153,24 +180,29 @@ def _check_layout(con: duckdb.DuckDBPyConnection, table: Table) -> None:
 def _run_load(
     con: duckdb.DuckDBPyConnection,
     found: list[tuple[Table, Path]],
-    checksums: list[Future[str]],
+    scans: list[Future[Scan]],
+    listed: dict[str, Listed] | None,
     report: IngestReport,
     bar: Progress,
+    scratch: Path,
 ) -> None:
-    """Check and load every file in one transaction; if any file is rejected, roll back and record why."""
+    """Check and load every file in one transaction; if any file is rejected, roll back and record why.
+
+    `scratch` (a private folder) takes a copy of a file whose line breaks are of two kinds, with one kind."""
     load_id, reports = report.load_id, report.files
     layouts: dict[str, Layout] = {}
     for (table, path), file in zip(found, reports, strict=True):
         file.file_bytes = path.stat().st_size
         try:
+            _check_listed(path, listed)
             layouts[table.name] = inspect_file(path, table)
         except FileRejected as problem:
             file.status, file.message = "rejected", f"{path.name}: {problem}"
     if len(layouts) == len(found):
         con.execute("BEGIN TRANSACTION")
         try:
-            for (table, path), digest, file in zip(found, checksums, reports, strict=True):
-                _load_one(con, load_id, table, path, layouts[table.name], digest, file, bar)
+            for (table, path), digest, file in zip(found, scans, reports, strict=True):
+                _load_one(con, load_id, table, path, layouts[table.name], digest, listed, file, bar, scratch)
                 if file.status == "rejected":
                     break
         except BaseException:
@@ -187,35 +219,62 @@ def _run_load(
     write_audit(con, load_id, reports)
 
 
+def _check_listed(path: Path, listed: dict[str, Listed] | None) -> None:
+    """Reject a file of a folder with a manifest that the manifest does not list with this size."""
+    if listed is None:
+        return
+    entry = listed.get(path.name)
+    if entry is None:
+        raise FileRejected(f"not listed in the folder's {MANIFEST}: it was added after the manifest was written")
+    size = path.stat().st_size
+    if size != entry.bytes:
+        raise FileRejected(
+            f"{size:,} bytes where {MANIFEST} lists {entry.bytes:,}: the file is incomplete or was changed after "
+            "the manifest was written"
+        )
+
+
 def _load_one(
     con: duckdb.DuckDBPyConnection,
     load_id: int,
     table: Table,
     path: Path,
     layout: Layout,
-    digest: Future[str],
+    pending: Future[Scan],
+    listed: dict[str, Listed] | None,
     report: FileReport,
     bar: Progress,
+    scratch: Path,
 ) -> None:
     """Load one file into raw.<table> inside the open transaction, filling in its report."""
     task = bar.add_task(path.name, total=4)
     report.started_at = utc_now()
     with timed(report, "checksum"):
-        report.checksum = digest.result()
+        found = pending.result()
+    report.checksum = found.checksum
     bar.advance(task)
-    if one_row(
-        con,
-        "SELECT count(*) FROM audit.loads WHERE table_name = ? AND checksum = ? AND status = 'loaded'",
+    earlier = con.execute(
+        "SELECT min(load_id) FROM audit.loads WHERE table_name = ? AND checksum = ? AND status = 'loaded'",
         [table.name, report.checksum],
-    )[0]:
-        report.status, report.message = "skipped", "already loaded (same checksum); nothing changed"
-    else:
-        try:
-            FileLoad(con, load_id, table, path, layout).run(report, lambda: bar.advance(task))
-        except FileRejected as problem:  # the rollback that follows drops the temporary tables
-            report.status, report.message = "rejected", f"{path.name}: {problem}"
+    ).fetchone()
+    try:
+        if listed is not None and listed[path.name].sha256 != found.checksum:
+            raise FileRejected(
+                f"its SHA-256 differs from the one {MANIFEST} lists: the file was cut or changed after the "
+                "manifest was written"
+            )
+        if earlier and earlier[0] is not None:
+            report.status, report.message = "skipped", "already loaded (same checksum); nothing changed"
+            report.rows_load_id = earlier[0]
         else:
+            load = FileLoad(con, load_id, table, path, layout, found)
+            if found.mixed_line_endings:
+                load.readable = with_unix_line_endings(path, scratch)
+            load.run(report, lambda: bar.advance(task))
+            report.rows_load_id = load_id
             drop_temporaries(con)
+    except FileRejected as problem:  # the rollback that follows drops the temporary tables
+        report.status, report.message = "rejected", f"{path.name}: {problem}"
     bar.update(task, completed=4)
     report.finished_at = utc_now()
 

@@ -3,32 +3,59 @@ rows in raw.<table> and the problems in audit.quarantine."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
-from ingest.audit import FileReport, timed
-from ingest.files import INDEX_COLUMNS, FileRejected, Layout, columns_of
-from ingest.rules import APPLICATIONS, RULES
+from ingest.audit import LOAD_ID_COMMENT, FileReport, timed
+from ingest.files import GZIP_UNREADABLE, INDEX_COLUMNS, FileRejected, Layout, Scan, columns_of
+from ingest.rules import APPLICATIONS, ROW_GROUPS, RULES
 from warehouse.database import one_row
-from warehouse.schema import INT, TEXT, Table, tables
+from warehouse.errors import is_disk_full
+from warehouse.schema import FLOAT, INT, TEXT, Column, Table, tables
 from warehouse.sql import literal, quote
 
 STRUCTURAL = {
-    "MISSING COLUMNS": "line {line} has too few fields ({message}); the file is truncated or malformed",
-    "TOO MANY COLUMNS": "line {line} has too many fields ({message}); wrong delimiter or unquoted comma",
+    "MISSING COLUMNS": "line {line} has too few fields{counts}; the file is truncated or malformed",
+    "TOO MANY COLUMNS": "line {line} has too many fields{counts}; wrong delimiter or unquoted comma",
     "UNQUOTED VALUE": "line {line}: unterminated or misplaced quote; the file is truncated or malformed",
     "LINE SIZE OVER MAXIMUM": "line {line} is too long; not a CSV file of the contract",
+    "INVALID STATE": "line {line} cannot be read as CSV (a stray quote or control character); the file is malformed",
 }
+FIELD_COUNTS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+AS_READ = "_as_read"
+"""Staged column noting the integers read as a number that is not whole or not finite: 'COLUMN\x1fvalue' items
+separated by \x1e (NULL for the rows without any, nearly all)."""
+LOADING = "_loading_"
+"""Name prefix of the table a first load stages in, which then takes the raw table's place."""
+BLANK = "trim(csv_line, ' ' || chr(9) || chr(10) || chr(13)) = ''"
+"""A line the reader refused that holds only spaces: a blank line, ignored like an empty one."""
 
 
 class FileLoad:
     """Stage one CSV in a temporary table, find its problems, append its good rows to raw.<table>."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, load_id: int, table: Table, path: Path, layout: Layout) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        load_id: int,
+        table: Table,
+        path: Path,
+        layout: Layout,
+        scanned: Scan | None = None,
+    ) -> None:
         self.con, self.load_id, self.table, self.path, self.layout = con, load_id, table, path, layout
+        self.empty_lines = scanned.empty_lines if scanned else ()
+        self.mixed_line_endings = bool(scanned and scanned.mixed_line_endings)
+        self.readable = path
+        """The file DuckDB reads: the file itself, or a copy with one kind of line break (see load.py)."""
         self.raw = f"raw.{quote(table.name)}"
+        self.stage = "_stage"
+        """Where the rows are staged: a temporary table, or (into an empty raw table) the raw table to be."""
+        self.padded = 0
+        """Rows with spaces around a text value (trimmed)."""
 
     def run(self, report: FileReport, step: Callable[[], None]) -> None:
         """Do the whole job for the file and fill in the counts of its report."""
@@ -37,37 +64,68 @@ class FileLoad:
         step()
         with timed(report, "checks"):
             self._find_problems()
+        read, quarantined = one_row(
+            self.con,
+            f"SELECT (SELECT count(*) FROM {self.stage}) + (SELECT count(DISTINCT line) FROM _rejects WHERE "
+            "error_type = 'CAST' AND line NOT IN (SELECT line FROM _blank)), "
+            "(SELECT count(DISTINCT coalesce(line, -k)) FROM _problems)",
+        )
         step()
         with timed(report, "store"):
             loaded = self._store()
-        read, quarantined = one_row(
-            self.con,
-            "SELECT (SELECT count(*) FROM _stage) + (SELECT count(DISTINCT line) FROM _rejects WHERE "
-            "error_type = 'CAST'), (SELECT count(DISTINCT coalesce(line, -k)) FROM _problems)",
-        )
         if read != loaded + quarantined:  # a broken invariant is a bug, never silently reported
             raise RuntimeError(f"{self.path.name}: {read} rows read != {loaded} loaded + {quarantined} quarantined")
         report.status = "loaded"
         report.rows_read, report.rows_loaded, report.rows_quarantined = read, loaded, quarantined
+        report.warnings += [*self.layout.warnings, *self._warnings()]
         report.message = self._summary(read, quarantined)
 
+    def _warnings(self) -> list[str]:
+        """Harmless oddities of the rows, loaded as if they were not there: blank lines, padded text."""
+        found = []
+        blank = [line for (line,) in self.con.execute("SELECT line FROM _blank ORDER BY line").fetchall()]
+        if blank:
+            lines = ", ".join(map(str, blank[:5])) + (", ..." if len(blank) > 5 else "")
+            found.append(f"{len(blank):,} blank line{'s' if len(blank) > 1 else ''} ignored (line {lines})")
+        if self.mixed_line_endings:
+            found.append("line breaks of two kinds (Windows CR LF and Unix LF) in one file: read as one kind")
+        if self.padded:
+            rows = f"{self.padded:,} row{'s' if self.padded > 1 else ''}"
+            found.append(f"{rows} with spaces around a text value (trimmed)")
+        return found
+
     def _stage(self) -> None:
-        """Read the CSV with the contract's types into _stage, each row's value problems in _row_problems."""
+        """Read the CSV with the contract's types into the stage (into the raw table to be, when the raw table is
+        empty: nothing to add to, so the rows need writing only once)."""
         encoding = self.layout.encoding
+        if one_row(self.con, f"SELECT count(*) = 0 FROM {self.raw}")[0]:
+            self.stage = f"raw.{quote(LOADING + self.table.name)}"
         try:
             self._read_csv(encoding)
             if encoding == "utf-8" and self._first_reject(("INVALID ENCODING", "INVALID UNICODE")):
                 drop_temporaries(self.con)
+                self.con.execute(f"DROP TABLE IF EXISTS {self.stage}")
                 self._read_csv("latin-1")
-        except duckdb.Error as error:  # e.g. a corrupt .gz; the transaction is rolled back
-            raise FileRejected(f"unreadable: {str(error).splitlines()[0]}") from error
+        except duckdb.Error as error:
+            if is_disk_full(error):
+                raise
+            gz = self.path.name.endswith(".gz")
+            unreadable = GZIP_UNREADABLE if gz else "unreadable: the file cannot be read as CSV text"
+            raise FileRejected(unreadable) from error  # the transaction is rolled back
+        self.con.execute(
+            "CREATE TEMP TABLE _blank AS SELECT DISTINCT line FROM _rejects WHERE "
+            f"{BLANK} UNION SELECT unnest(?::BIGINT[])",
+            [list(self.empty_lines)],
+        )
         problem = self._first_reject(tuple(STRUCTURAL))
         if problem is not None:
             kind, line, message = problem
-            raise FileRejected(STRUCTURAL[kind].format(line=line, message=message))
+            found = FIELD_COUNTS.search(message or "")
+            counts = f" ({found[2]} where {found[1]} are expected)" if found else ""
+            raise FileRejected(STRUCTURAL[kind].format(line=line, counts=counts))
 
     def _read_csv(self, encoding: str) -> None:
-        """CREATE TEMP TABLE _stage from the file; unparsable cells and broken lines land in _rejects."""
+        """Create the stage from the file; unparsable cells and broken lines land in _rejects."""
         header = self.layout.header
         kinds = {c.name: c.type for c in columns_of(self.table)}
         read_types = [
@@ -76,15 +134,24 @@ class FileLoad:
         ]
         columns = "{" + ", ".join(f"{literal(h)}: '{t}'" for h, t in read_types) + "}"
         scan = (
-            f"read_csv({literal(str(self.path))}, header = true, auto_detect = false, delim = ',', "
+            f"read_csv({literal(str(self.readable))}, header = true, auto_detect = false, delim = ',', "
             f"quote = '\"', escape = '\"', encoding = '{encoding}', columns = {columns}, "
             "store_rejects = true, ignore_errors = true, rejects_table = '_rejects', "
             "rejects_scan = '_reject_scans')"
         )
         values = ", ".join(self._typed(c.name, c.type) for c in columns_of(self.table))
+        # x - trunc(x) is 0 for a whole number; NaN (so <> 0) for inf and NaN; one test per value.
+        unwhole = [f"{quote(c)} - trunc({quote(c)}) <> 0" for c in self._integers()]
+        items = ", ".join(
+            f"CASE WHEN {bad} THEN {literal(c)} || chr(31) || CAST({quote(c)} AS VARCHAR) END"
+            for c, bad in zip(self._integers(), unwhole, strict=True)
+        )
+        as_read = f"CASE WHEN {' OR '.join(unwhole)} THEN concat_ws(chr(30), {items}) END" if unwhole else "NULL"
+        temporary = "TEMP " if self.stage == "_stage" else ""
         self.con.execute(
-            f"CREATE TEMP TABLE _stage AS SELECT {values}, "
-            f"{self._row_problems()} AS _row_problems FROM (SELECT * FROM {scan})"
+            f"CREATE {temporary}TABLE {self.stage} AS SELECT {values}, {as_read}::VARCHAR AS {AS_READ}, "
+            f"{self.load_id}::BIGINT AS _load_id "
+            f"FROM {scan}"
         )
 
     @staticmethod
@@ -92,72 +159,106 @@ class FileLoad:
         """The staged value of a column: integers converted from the DOUBLE the reader parsed."""
         return f"TRY_CAST({quote(name)} AS BIGINT) AS {quote(name)}" if kind == INT else quote(name)
 
-    def _row_problems(self) -> str:
-        """SQL for the list of {column_name, value, reason} of one row's value problems (NULL if none)."""
-        checks = list(self._value_checks())
-        if not checks:
-            return "NULL::STRUCT(column_name VARCHAR, value VARCHAR, reason VARCHAR)[]"
-        structs = ", ".join(
-            f"CASE WHEN {bad} THEN {{'column_name': {'NULL' if col is None else literal(col)}, "
-            f"'value': {value}, 'reason': {reason}}} END"
-            for col, bad, value, reason in checks
-        )
-        any_bad = " OR ".join(f"({bad})" for _, bad, _, _ in checks)
-        return f"CASE WHEN {any_bad} THEN list_filter([{structs}], lambda p: p IS NOT NULL) END"
+    def _integers(self) -> list[str]:
+        """The integer columns (read as DOUBLE, stored as BIGINT)."""
+        return [c.name for c in columns_of(self.table) if c.type == INT]
 
-    def _value_checks(self) -> Iterator[tuple[str | None, str, str, str]]:
-        """(column, SQL 'is bad' condition, SQL value text, SQL reason) of every per-row check."""
+    def _value_problems(self) -> None:
+        """Find every value problem: one pass of aggregates says which checks fail; only those look at rows."""
         table = self.table
-        kinds = {c.name: c.type for c in columns_of(table)}
+        checks: dict[str, str] = {"integers": f"count({AS_READ})"}
         for c in columns_of(table):
             col = quote(c.name)
-            if c.type != TEXT:
-                yield c.name, f"NOT isfinite({col})", _text(col, c.type), literal("not a finite number")
-            if c.type == INT:
-                yield (
-                    c.name,
-                    f"isfinite({col}) AND {col} <> trunc({col})",
-                    _text(col, c.type),
-                    literal(f"not an integer (column {c.name} holds whole numbers)"),
-                )
+            if c.type == FLOAT:
+                checks[f"finite {c.name}"] = f"coalesce(NOT (isfinite(min({col})) AND isfinite(max({col}))), false)"
             if c.domain is not None:
-                allowed = ", ".join(literal(v) for v in c.domain)
-                yield (
-                    c.name,
-                    f"{col} NOT IN ({allowed})",
-                    col,
-                    f"'value ''' || {col} || ''' not in the allowed values of {c.name}'",
-                )
-            if c.name in table.key:
-                yield c.name, f"{col} IS NULL", "NULL", literal(f"key column {c.name} is empty")
-            elif c.name in table.parents:
-                yield c.name, f"{col} IS NULL", "NULL", literal(f"parent id {c.name} is empty")
-        for rule in RULES:
-            if table.name in rule.tables:
-                col = quote(rule.column)
-                yield (
-                    rule.column,
-                    f"NOT ({rule.holds.format(c=col)})",
-                    _text(col, kinds[rule.column]),
-                    literal(rule.reason),
-                )
+                checks[f"values {c.name}"] = f"list(DISTINCT {col})"
+            if c.name in table.key or c.name in table.parents:
+                checks[f"empty {c.name}"] = f"count(*) - count({col})"
+        rules = [rule for rule in RULES if table.name in rule.tables]
+        for i, rule in enumerate(rules):
+            checks[f"rule {i}"] = f"coalesce(bool_or(NOT ({rule.holds.format(c=quote(rule.column))})), false)"
+        row = self.con.execute(f"SELECT {', '.join(checks.values())} FROM {self.stage}").fetchone() or ()
+        found = dict(zip(checks, row, strict=True))
+        if found["integers"]:
+            self._unwhole_integers()
+        seen = {c.name: found[f"values {c.name}"] or [] for c in columns_of(table) if c.domain is not None}
+        self._trim_padded(seen)
+        for c in columns_of(table):
+            self._column_problems(c, found, seen.get(c.name))
+        for i, rule in enumerate(rules):
+            if found[f"rule {i}"]:
+                kind = next(c.type for c in columns_of(table) if c.name == rule.column)
+                bad = f"NOT ({rule.holds.format(c=f's.{quote(rule.column)}')}){self._read_whole(rule.column)}"
+                self._check(rule.column, _text(f"s.{quote(rule.column)}", kind), literal(rule.reason), bad)
+
+    def _column_problems(self, c: Column, found: dict[str, object], seen: list[str | None] | None) -> None:
+        """Quarantine the rows failing the checks of one column that the aggregates found failing."""
+        col = f"s.{quote(c.name)}"
+        if c.type == FLOAT and found[f"finite {c.name}"]:
+            self._check(c.name, f"CAST({col} AS VARCHAR)", "'not a finite number'", f"NOT isfinite({col})")
+        if c.domain is not None and any(v is not None and v not in c.domain for v in seen or ()):
+            allowed = ", ".join(literal(v) for v in c.domain)
+            reason = f"'value ''' || {col} || ''' not in the allowed values of {c.name}'"
+            self._check(c.name, col, reason, f"{col} NOT IN ({allowed})")
+        if found.get(f"empty {c.name}"):
+            what = f"key column {c.name}" if c.name in self.table.key else f"parent id {c.name}"
+            self._check(c.name, "NULL", literal(f"{what} is empty"), f"{col} IS NULL{self._read_whole(c.name)}")
+
+    def _read_whole(self, column: str) -> str:
+        """SQL restricting a check of an integer column to the rows where it was read as a whole number."""
+        if column not in self._integers():
+            return ""
+        return f" AND (s.{AS_READ} IS NULL OR NOT contains(s.{AS_READ}, {literal(column)} || chr(31)))"
+
+    def _unwhole_integers(self) -> None:
+        """Quarantine the integers read as a number that is not whole, or not finite (from the stage's note)."""
+        items = (
+            f"(SELECT rowid, unnest(string_split({AS_READ}, chr(30))) AS item FROM {self.stage} "
+            f"WHERE {AS_READ} IS NOT NULL)"
+        )
+        column, value = "split_part(s.item, chr(31), 1)", "split_part(s.item, chr(31), 2)"
+        reason = (
+            f"CASE WHEN isfinite(TRY_CAST({value} AS DOUBLE)) THEN 'not an integer (column ' || {column} || "
+            "' holds whole numbers)' ELSE 'not a finite number' END"
+        )
+        self._add_problems(column, value, reason, f"{items} s")
+
+    def _check(self, column: str, value: str, reason: str, bad: str) -> None:
+        """Quarantine the staged rows `s` where `bad` holds, for a problem of one column."""
+        self._add_problems(literal(column), value, reason, f"{self.stage} s", bad)
+
+    def _trim_padded(self, seen: dict[str, list[str | None]]) -> None:
+        """Trim the spaces around text values (spaces only: empty) in the staged rows; count the rows changed.
+
+        `seen` (column -> its distinct values) is updated to the trimmed values."""
+        padded = [c for c, values in seen.items() if any(v is not None and v != v.strip(" ") for v in values)]
+        if not padded:
+            return
+        sets = ", ".join(f"{quote(c)} = nullif(trim({quote(c)}), '')" for c in padded)
+        where = " OR ".join(f"{quote(c)} <> trim({quote(c)})" for c in padded)
+        (self.padded,) = one_row(self.con, f"UPDATE {self.stage} SET {sets} WHERE {where}")
+        for c in padded:
+            seen[c] = [(v.strip(" ") or None) if v is not None else None for v in seen[c]]
 
     def _first_reject(self, kinds: tuple[str, ...]) -> tuple[str, int, str] | None:
         """The first reader error of the given kinds (kind, line, message), if any."""
         marks = ", ".join(literal(k) for k in kinds)
         return self.con.execute(
-            f"SELECT error_type, line, error_message FROM _rejects WHERE error_type IN ({marks}) ORDER BY line LIMIT 1"
+            f"SELECT error_type, line, error_message FROM _rejects WHERE error_type IN ({marks}) "
+            f"AND NOT coalesce({BLANK}, false) ORDER BY line LIMIT 1"
         ).fetchone()
 
     def _find_problems(self) -> None:
         """Collect every row problem in _problems (k: position among staged rows; line: reader rejects)."""
         con, key = self.con, self.table.key
-        base = one_row(con, "SELECT coalesce(min(rowid), 0) FROM _stage")[0]
-        self.k = f"(s.rowid - {base})"
-        # Rows the reader refused (a cell that is not a number) never reach _stage; map positions to lines.
+        self.base = one_row(con, f"SELECT coalesce(min(rowid), 0) FROM {self.stage}")[0]
+        self.k = f"(s.rowid - {self.base})"
+        # Rows the reader refused (a cell that is not a number) never reach the stage; map positions to lines.
+        # Blank lines do not reach it either.
         con.execute(
             "CREATE TEMP TABLE _skips AS SELECT line - row_number() OVER (ORDER BY line) - 1 AS adj "
-            "FROM (SELECT DISTINCT line FROM _rejects WHERE error_type = 'CAST')"
+            "FROM (SELECT line FROM _rejects WHERE error_type = 'CAST' UNION SELECT line FROM _blank)"
         )
         con.execute("CREATE TEMP MACRO _line_of(k) AS k + 2 + (SELECT count(*) FROM _skips WHERE adj <= k)")
         con.execute(
@@ -168,16 +269,11 @@ class FileLoad:
             SELECT NULL, line, column_name,
                    regexp_extract(error_message, 'Could not convert string "(.*)" to', 1),
                    'not a number (column ' || column_name || ')'
-            FROM _rejects WHERE error_type = 'CAST'""")
-        self._add_problems(
-            "p.column_name",
-            "p.value",
-            "p.reason",
-            "(SELECT rowid, unnest(_row_problems) AS p FROM _stage WHERE _row_problems IS NOT NULL) s",
-        )
+            FROM _rejects WHERE error_type = 'CAST' AND line NOT IN (SELECT line FROM _blank)""")
+        self._value_problems()
         if key:
             self._duplicates_in_file(key)
-            self._duplicates_in_warehouse(key)
+        self._already_stored()
         implied = _implied_parents(self.table)
         for column, parent in self.table.parents.items():
             if column not in implied:
@@ -191,36 +287,104 @@ class FileLoad:
                 f"{self.k} IN (SELECT k FROM _problems WHERE column_name = {literal(via)})",
             )
 
-    def _add_problems(self, column: str, value: str, reason: str, source: str, where: str = "") -> None:
+    def _add_problems(
+        self, column: str, value: str, reason: str, source: str, where: str = "", k: str | None = None
+    ) -> None:
         """INSERT INTO _problems one row per staged row `s` of `source` (SQL pieces) matching `where`."""
         self.con.execute(
-            f"INSERT INTO _problems SELECT {self.k}, NULL, {column}, {value}, {reason} "
+            f"INSERT INTO _problems SELECT {k or self.k}, NULL, {column}, {value}, {reason} "
             f"FROM {source} {'WHERE ' + where if where else ''}"
         )
 
     def _duplicates_in_file(self, key: tuple[str, ...]) -> None:
         """Quarantine every repeat of a key within the file; the first occurrence stays."""
+        if len(key) == 2 and self._grouped_and_ordered(*key):
+            return
         cols = ", ".join(quote(c) for c in key)
         not_null = " AND ".join(f"{quote(c)} IS NOT NULL" for c in key)
         repeats = (
             f"(SELECT s.rowid, {cols}, min({self.k}) OVER (PARTITION BY {cols}) AS first_k "
-            f"FROM _stage s SEMI JOIN (SELECT {cols} FROM _stage WHERE {not_null} GROUP BY ALL "
+            f"FROM {self.stage} s SEMI JOIN (SELECT {cols} FROM {self.stage} WHERE {not_null} GROUP BY ALL "
             f"HAVING count(*) > 1) d USING ({cols})) s"
         )
         reason = f"'duplicate key ' || {_key_label(key)} || ' (also on line ' || _line_of(first_k) || ')'"
         self._add_problems(literal(", ".join(key)), _key_text(key), reason, repeats, f"{self.k} > first_k")
 
-    def _duplicates_in_warehouse(self, key: tuple[str, ...]) -> None:
-        """Quarantine rows whose key is already stored (never overwrite); applications share SK_ID_CURR."""
+    def _grouped_and_ordered(self, group: str, within: str) -> bool:
+        """Whether the file's rows come in one run per `group` value with `within` strictly rising (or strictly
+        falling) inside each run: then no key repeats. Comparing each row with the next costs a fraction of
+        counting every key (27 million in bureau_balance), and the Kaggle files are mostly laid out so."""
+        g, w = quote(group), quote(within)
+        rows = f"SELECT {g} AS g, {w} AS w FROM {self.stage}"
+        runs, unrising, unfalling = one_row(
+            self.con,
+            "SELECT count(*) FILTER (n.g IS DISTINCT FROM c.g), count(*) FILTER (n.g = c.g AND NOT n.w > c.w), "
+            f"count(*) FILTER (n.g = c.g AND NOT n.w < c.w) FROM ({rows}) c POSITIONAL JOIN ({rows} OFFSET 1) n",
+        )
+        if unrising and unfalling:
+            return False
+        (groups,) = one_row(self.con, f"SELECT count(DISTINCT {g}) + count(*) FILTER ({g} IS NULL) FROM {self.stage}")
+        return bool(runs == groups)
+
+    def _already_stored(self) -> None:
+        """Never store a row twice: a row the warehouse already holds is quarantined as already stored, and a
+        row that differs from a stored one with the same key (or instalment) as a conflict: the stored row is
+        kept. Applications share SK_ID_CURR across the train and test files."""
+        table = self.table
+        if table.key:
+            for name in APPLICATIONS if table.name in APPLICATIONS else (table.name,):
+                if one_row(self.con, f"SELECT count(*) FROM raw.{quote(name)}")[0]:
+                    self._stored_keys(name, table.key)
+        elif table.name in ROW_GROUPS and one_row(self.con, f"SELECT count(*) FROM {self.raw}")[0]:
+            self._stored_rows(ROW_GROUPS[table.name])
+
+    def _stored_keys(self, name: str, key: tuple[str, ...]) -> None:
+        """Quarantine the rows whose key raw.<name> already holds: identical rows, or conflicts."""
         cols = ", ".join(quote(c) for c in key)
-        for name in APPLICATIONS if self.table.name in APPLICATIONS else (self.table.name,):
-            if one_row(self.con, f"SELECT count(*) FROM raw.{quote(name)}")[0]:
-                self._add_problems(
-                    literal(", ".join(key)),
-                    _key_text(key),
-                    f"'duplicate key ' || {_key_label(key)} || ' (already stored in {name})'",
-                    f"_stage s SEMI JOIN (SELECT {cols} FROM raw.{quote(name)}) w USING ({cols})",
-                )
+        same = " AND ".join(f"s.{quote(c.name)} IS NOT DISTINCT FROM w.{quote(c.name)}" for c in columns_of(self.table))
+        where = "" if name == self.table.name else f" in {name}"
+        label = _key_label(key)
+        reason = (
+            f"CASE WHEN {same if name == self.table.name else 'false'} "
+            f"THEN 'already stored{where}: the same row (' || {label} || ') was loaded by load ' || w._load_id "
+            f"ELSE 'conflict: ' || {label} || ' is already stored{where} (load ' || w._load_id || ') with other "
+            "values; the stored row is kept' END"
+        )
+        self._add_problems(
+            literal(", ".join(key)), _key_text(key), reason, f"{self.stage} s JOIN raw.{quote(name)} w USING ({cols})"
+        )
+
+    def _stored_rows(self, group: tuple[str, ...]) -> None:
+        """For a table without a key: quarantine the rows already stored (whole rows, copies counted) and the
+        rows of groups (instalments) whose stored rows they do not match."""
+        con, names = self.con, [quote(c.name) for c in columns_of(self.table)]
+        cols, first = ", ".join(names), quote(group[0])
+        con.execute(
+            f"CREATE TEMP TABLE _stored AS SELECT {cols}, _load_id, row_number() OVER (PARTITION BY {cols}) AS _copy "
+            f"FROM {self.raw} WHERE {first} IN (SELECT {first} FROM {self.stage})"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE _staged AS SELECT rowid AS _row, {cols}, "
+            f"row_number() OVER (PARTITION BY {cols} ORDER BY rowid) AS _copy FROM {self.stage}"
+        )
+        same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM w.{c}" for c in [*names, "_copy"])
+        con.execute(f"CREATE TEMP TABLE _same AS SELECT s._row, w._load_id FROM _staged s JOIN _stored w ON {same}")
+        k = f"(s._row - {self.base})"
+        self._add_problems(
+            "NULL", "NULL", "'already stored: the same row was loaded by load ' || s._load_id", "_same s", k=k
+        )
+        in_group = " AND ".join(f"s.{quote(c)} IS NOT DISTINCT FROM w.{quote(c)}" for c in group)
+        label = f"'({', '.join(group)})=(' || {_key_text(group)} || ')'"
+        self._add_problems(
+            literal(", ".join(group)),
+            _key_text(group),
+            f"'conflict: ' || {label} || ' already has payments stored by load ' || w._load_id || ' that this row "
+            "does not match; the stored rows are kept'",
+            f"_staged s JOIN (SELECT {', '.join(map(quote, group))}, min(_load_id) AS _load_id FROM _stored "
+            f"GROUP BY ALL) w ON {in_group}",
+            "s._row NOT IN (SELECT _row FROM _same)",
+            k=k,
+        )
 
     def _orphans(self, column: str, parent: str, among: str = "") -> None:
         """Quarantine rows whose parent id is in no stored parent row (this load's parents are stored)."""
@@ -231,7 +395,7 @@ class FileLoad:
             literal(column),
             f"CAST(s.{col} AS VARCHAR)",
             f"'orphan: {column} ' || s.{col} || ' is in no {parent}'",
-            f"_stage s ANTI JOIN ({ids}) p ON s.{col} = p.id",
+            f"{self.stage} s ANTI JOIN ({ids}) p ON s.{col} = p.id",
             f"s.{col} IS NOT NULL" + (f" AND {among}" if among else ""),
         )
 
@@ -243,16 +407,20 @@ class FileLoad:
             f"CAST(s.{col} AS VARCHAR)",
             f"'{column} ' || s.{col} || ' differs from ' || p.{col} || ', the {column} of "
             f"{via_table} {via}=' || s.{key}",
-            f"_stage s JOIN raw.{quote(via_table)} p USING ({key})",
+            f"{self.stage} s JOIN raw.{quote(via_table)} p USING ({key})",
             f"s.{col} <> p.{col}",
         )
 
     def _store(self) -> int:
-        """Append the rows without problems to the raw table and the problems to audit.quarantine."""
+        """Store the rows without problems in the raw table and the problems in audit.quarantine."""
         con, cols = self.con, ", ".join(quote(c.name) for c in columns_of(self.table))
         has_problems = one_row(con, "SELECT count(*) FROM _problems WHERE k IS NOT NULL")[0] > 0
-        keep = f"WHERE {self.k} NOT IN (SELECT k FROM _problems WHERE k IS NOT NULL)" if has_problems else ""
-        (loaded,) = one_row(con, f"INSERT INTO {self.raw} SELECT {cols}, {self.load_id} FROM _stage s {keep}")
+        bad = f"{self.k} IN (SELECT k FROM _problems WHERE k IS NOT NULL)"
+        if self.stage == "_stage":
+            keep = f"WHERE NOT {bad}" if has_problems else ""
+            (loaded,) = one_row(con, f"INSERT INTO {self.raw} SELECT {cols}, {self.load_id} FROM _stage s {keep}")
+        else:
+            loaded = self._take_place(bad if has_problems else None)
         con.execute(
             """
             INSERT INTO audit.quarantine
@@ -261,6 +429,18 @@ class FileLoad:
             [self.load_id, self.path.name, self.table.name],
         )
         return loaded
+
+    def _take_place(self, bad: str | None) -> int:
+        """Make the staged rows (less the `bad` ones) the raw table, in place of the empty one; rows stored."""
+        con, name = self.con, self.table.name
+        if bad:
+            con.execute(f"DELETE FROM {self.stage} s WHERE {bad}")
+        con.execute(f"ALTER TABLE {self.stage} DROP COLUMN {AS_READ}")
+        con.execute(f"ALTER TABLE {self.stage} ALTER COLUMN _load_id SET NOT NULL")
+        con.execute(f"DROP TABLE {self.raw}")
+        con.execute(f"ALTER TABLE {self.stage} RENAME TO {quote(name)}")
+        con.execute(";\n".join(raw_comments(self.table)))
+        return one_row(con, f"SELECT count(*) FROM {self.raw}")[0]
 
     def _summary(self, read: int, quarantined: int) -> str:
         """A one-line account of the file for the report."""
@@ -272,8 +452,13 @@ class FileLoad:
             self.con, "SELECT coalesce(line, _line_of(k)) AS l, column_name, reason FROM _problems ORDER BY l LIMIT 1"
         )
         where = f"line {top[0]}" + (f", {top[1]}" if top[1] else "")
+        (stored,) = one_row(
+            self.con,
+            "SELECT count(DISTINCT coalesce(line, -k)) FROM _problems WHERE starts_with(reason, 'already stored')",
+        )
+        again = f" ({stored:,} of them already stored: a re-delivery)" if stored else ""
         return (
-            f"{quarantined:,} row{'s' if quarantined > 1 else ''} quarantined, first: {where}: {top[2]} "
+            f"{quarantined:,} row{'s' if quarantined > 1 else ''} quarantined{again}, first: {where}: {top[2]} "
             f"(see audit.quarantine, load_id {self.load_id})"
         )
 
@@ -293,9 +478,20 @@ def _implied_parents(table: Table) -> dict[str, tuple[str, str]]:
     }
 
 
+def raw_comments(table: Table) -> list[str]:
+    """The COMMENT statements documenting raw.<table> and its columns."""
+    name = f"raw.{quote(table.name)}"
+    about = f"Rows of {table.file_name} that passed the checks of credit-scoring ingest."
+    return [
+        f"COMMENT ON TABLE {name} IS {literal(about)}",
+        *(f"COMMENT ON COLUMN {name}.{quote(c.name)} IS {literal(c.description)}" for c in columns_of(table)),
+        f"COMMENT ON COLUMN {name}._load_id IS {literal(LOAD_ID_COMMENT)}",
+    ]
+
+
 def drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the temporary tables and macro of one file's load."""
-    for name in ("_stage", "_rejects", "_reject_scans", "_skips", "_problems"):
+    for name in ("_stage", "_rejects", "_reject_scans", "_blank", "_skips", "_problems", "_stored", "_staged", "_same"):
         con.execute(f"DROP TABLE IF EXISTS temp.{name}")
     con.execute("DROP MACRO IF EXISTS temp._line_of")
 
@@ -312,7 +508,7 @@ def _text(col: str, kind: str) -> str:
 
 def _key_text(key: tuple[str, ...]) -> str:
     """SQL for the key's values of row `s` as text: '5' or '5, -3'."""
-    return " || ', ' || ".join(f"CAST(s.{quote(c)} AS VARCHAR)" for c in key)
+    return " || ', ' || ".join(f"coalesce(CAST(s.{quote(c)} AS VARCHAR), 'empty')" for c in key)
 
 
 def _key_label(key: tuple[str, ...]) -> str:

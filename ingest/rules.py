@@ -9,6 +9,15 @@ from warehouse.schema import DAYS_CODE
 APPLICATIONS = ("application_train", "application_test")
 BALANCES = ("POS_CASH_balance", "credit_card_balance")
 
+ROW_GROUPS: dict[str, tuple[str, ...]] = {
+    "installments_payments": ("SK_ID_PREV", "NUM_INSTALMENT_VERSION", "NUM_INSTALMENT_NUMBER"),
+}
+"""Tables without a key, and the columns of the rows that belong together: one instalment of a previous
+credit has one row per payment (a part payment adds one), so no column set is unique, not even with the
+payment day (two part payments may fall on one day, and missed payments have none). A re-delivered row is
+recognised by its whole content, copies counted; a new row for an instalment whose payments are already
+stored is a conflict (a correction or a late addition), quarantined: the stored rows are kept."""
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -16,7 +16,6 @@ the test set instead (clients never trained on) when it holds MIN_SCORE_REFERENC
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -186,26 +185,6 @@ class DriftResult:
         """One line: share of drifted features, score PSI, alerts."""
         alerts = "; ".join(a.message for a in self.alerts) or "no drift alert"
         return f"drifted features {self.drift_share:.0%}, score PSI {self.score_psi:.3f}; {alerts}"
-
-
-def preload() -> threading.Thread:
-    """Import evidently in a background thread and return it.
-
-    Importing evidently costs seconds of CPU (hundreds of pydantic classes); a night starts it with its
-    first step so that the drift step, minutes later, finds it loaded. A failed import is left to the
-    drift check to report.
-    """
-
-    def load() -> None:
-        try:
-            import evidently.legacy.metric_preset  # noqa: F401
-            import evidently.legacy.report  # noqa: F401
-        except Exception:  # the drift check imports it again and raises there, in its step
-            return
-
-    thread = threading.Thread(target=load, name="evidently-preload", daemon=True)
-    thread.start()
-    return thread
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS, eps: float = PSI_EPSILON) -> float:

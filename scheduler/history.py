@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+from rich.console import Group
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from warehouse.clock import utc_now
-from warehouse.database import open_warehouse
+from warehouse.database import open_warehouse, private_dir
 from warehouse.settings import Settings
 from warehouse.tables import TableDoc
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
 LOCKED = "locked"
-"""Status of a run refused because another one holds the lock: returned, never stored (the other run owns
-the warehouse)."""
+"""Status of a run refused because another one held the lock. The other run owns the warehouse then, so the
+refused run notes itself in a journal next to the lock, and the next run holding the lock records it."""
 
-RUN_STATUSES = f"('{RUNNING}', '{SUCCEEDED}', '{FAILED}', '{SKIPPED}')"
+RUN_STATUSES = f"('{RUNNING}', '{SUCCEEDED}', '{FAILED}', '{SKIPPED}', '{LOCKED}')"
 STEP_STATUSES = f"('{RUNNING}', '{SUCCEEDED}', '{FAILED}')"
 
 JOB_RUNS = TableDoc(
@@ -35,7 +40,9 @@ JOB_RUNS = TableDoc(
         (
             "status",
             f"VARCHAR NOT NULL CHECK (status IN {RUN_STATUSES})",
-            "running, succeeded, failed (error says why; the batch stays in the inbox) or skipped (nothing to do).",
+            "running, succeeded, failed (error says why: a step that raised or ran past its time limit), skipped "
+            "(nothing to do, or a batch still arriving: message says which) or locked (refused: another run held "
+            "the lock).",
         ),
         ("error", "VARCHAR", "Why a failed run failed: the step and the error it raised."),
         ("message", "VARCHAR", "What the run did, in one line (or why it was skipped)."),
@@ -98,17 +105,17 @@ class JobRun:
     steps: list[StepRun] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
 
-    def as_table(self) -> RichTable:
-        """A rich table of the run, one line per step."""
-        return _run_table(self)
+    def as_table(self) -> Group:
+        """A rich table of the run, one line per step, and what it did (or why it failed) under it."""
+        return Group(_run_table(self), Text(self.error or self.message or ""))
 
 
 def _run_table(run: JobRun) -> RichTable:
     """A rich table of a run: its outcome in the title, one line per step."""
     styles = {SUCCEEDED: "green", SKIPPED: "dim", FAILED: "bold red", LOCKED: "bold yellow", RUNNING: "yellow"}
-    run_name = f"{run.job} run {run.run_id or '(not recorded)'} for {run.night}"
-    title = f"{run_name}: [{styles[run.status]}]{run.status}[/]"
-    table = RichTable(title=title, caption=run.error or run.message, caption_justify="left")
+    number = run.run_id or ("(recorded by the run holding the lock)" if run.status == LOCKED else "(not recorded)")
+    title = f"{run.job} run {number} for {run.night}: [{styles[run.status]}]{run.status}[/]"
+    table = RichTable(title=title)
     for name in ("step", "status", "rows in", "rows out", "error"):
         table.add_column(name, justify="right" if name.startswith("rows") else "left", overflow="fold")
     for step in run.steps:
@@ -133,7 +140,72 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     con.execute("CREATE SCHEMA IF NOT EXISTS ops; CREATE SEQUENCE IF NOT EXISTS ops.run_id_seq START 1")
     for table in (JOB_RUNS, JOB_STEPS):
         table.create(con)
+    _allow_locked(con)
     return con
+
+
+def _allow_locked(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild an ops.job_runs of an earlier version, whose status check refuses 'locked' (DuckDB cannot alter
+    a check constraint)."""
+    (checks,) = con.execute(
+        "SELECT string_agg(constraint_text, ' ') FROM duckdb_constraints() "
+        "WHERE schema_name = 'ops' AND table_name = 'job_runs' AND constraint_type = 'CHECK'"
+    ).fetchone() or (None,)
+    if checks is None or f"'{LOCKED}'" in checks:
+        return
+    con.execute("BEGIN TRANSACTION")
+    con.execute("ALTER TABLE ops.job_runs RENAME TO job_runs_before_locked")
+    JOB_RUNS.create(con)
+    con.execute("INSERT INTO ops.job_runs SELECT * FROM ops.job_runs_before_locked")
+    con.execute("DROP TABLE ops.job_runs_before_locked")
+    con.execute("COMMIT")
+
+
+def refusals_path(settings: Settings) -> Path:
+    """The journal where refused runs note themselves until a run holding the lock records them."""
+    return settings.warehouse_path.parent / "locks" / "refused-runs.jsonl"
+
+
+def note_refused(settings: Settings, run: JobRun) -> None:
+    """Append a refused run to the journal (never the warehouse: the run holding the lock owns it)."""
+    path = refusals_path(settings)
+    private_dir(path.parent)
+    entry = {"job": run.job, "night": run.night.isoformat(), "at": run.started_at.isoformat(), "error": run.error}
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == _inode(path):  # not taken away by a drain meanwhile
+                os.write(fd, (json.dumps(entry) + "\n").encode())
+                return
+        finally:
+            os.close(fd)
+
+
+def _inode(path: Path) -> int | None:
+    """The inode a path names now, None if it is gone."""
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _drain_refusals(settings: Settings) -> list[dict]:
+    """Take the journal's entries away (call it holding the run lock, so that one drain runs at a time)."""
+    path = refusals_path(settings)
+    taken = path.with_name(f"{path.name}.{os.getpid()}.draining")
+    try:
+        os.replace(path, taken)
+    except FileNotFoundError:
+        return []
+    fd = os.open(taken, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a writer that opened the journal before the rename has finished
+        text = taken.read_text()
+    finally:
+        os.close(fd)
+    taken.unlink()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 class RunHistory:
@@ -162,6 +234,18 @@ class RunHistory:
                 [FAILED, now, error, RUNNING],
             )
             return len(interrupted.fetchall())
+
+    def record_refusals(self) -> int:
+        """Record the runs refused while another held the lock (from the journal); call it holding the lock."""
+        entries = _drain_refusals(self.settings)
+        if entries:
+            with connect(self.settings) as con:
+                con.executemany(
+                    "INSERT INTO ops.job_runs (run_id, job, night, started_at, finished_at, status, error) "
+                    "VALUES (nextval('ops.run_id_seq'), ?, ?, ?, ?, ?, ?)",
+                    [[e["job"], e["night"], e["at"], e["at"], LOCKED, e["error"]] for e in entries],
+                )
+        return len(entries)
 
     def start(self, job: str, night: date, batch_folder: Path | None) -> JobRun:
         """Record a new running run and return it."""

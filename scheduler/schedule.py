@@ -1,76 +1,99 @@
-"""Run the nightly job every night with APScheduler 3, from a job store that survives restarts.
+"""Run the nightly job every night with APScheduler 3, catching up a night missed while the machine was off.
 
-The job lives in a SQLite job store (settings.scheduler_db_path), so a machine that was off at run time
-finds the missed run on restart: with `coalesce` the missed nights become one run (which then processes
-every batch still waiting), and `misfire_grace_time` bounds how late that run may still start.
+No job store holds pickled code: the job lives in memory, built from the settings at each start, and the
+only thing kept between restarts is a small JSON file (settings.scheduler_state_path, owner-only) with the
+time of the last run. On start, if a scheduled time passed since then (the machine was off, or the
+scheduler stopped), the job runs once at once (missed nights coalesce into one run, which processes every
+batch still waiting), provided the latest missed time is within nightly_misfire_grace_s.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import date, datetime
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from scheduler.history import JobRun
 from scheduler.nightly import run_due
+from warehouse.database import private_dir
 from warehouse.settings import Settings
 
 JOB_ID = "nightly"
-STORE = "default"
 log = logging.getLogger(__name__)
 
 
 def nightly_job(settings: Settings, today: date | None = None) -> list[JobRun]:
-    """The scheduled job: every night still waiting, then today's (module-level: the store refers to it)."""
-    runs = run_due(settings, today or date.today())
+    """The scheduled job: every night still waiting, then today's; remembers when it ran."""
+    try:
+        runs = run_due(settings, today or date.today())
+    finally:
+        save_last_run(settings, datetime.now().astimezone())
     for run in runs:
         log.info("nightly run %s for %s: %s. %s", run.run_id, run.night, run.status, run.error or run.message)
     return runs
 
 
-def job_store(settings: Settings) -> SQLAlchemyJobStore:
-    """The persistent job store: a SQLite file next to the warehouse."""
-    settings.scheduler_db_path.parent.mkdir(parents=True, exist_ok=True)
-    return SQLAlchemyJobStore(url=f"sqlite:///{settings.scheduler_db_path}")
-
-
 def build_scheduler(settings: Settings, scheduler_cls: type[BaseScheduler] = BlockingScheduler) -> BaseScheduler:
-    """A scheduler (not started) holding the nightly job, with any run missed while it was off kept due."""
-    scheduler = scheduler_cls(jobstores={STORE: job_store(settings)})
-    missed = _missed_run_time(settings, scheduler)
+    """A scheduler (not started) holding the nightly job, due at once if a run was missed while it was off."""
+    trigger = CronTrigger.from_crontab(settings.nightly_cron)
+    now = datetime.now().astimezone()
+    missed = missed_run(settings, trigger, now)
+    if last_run(settings) is None:
+        save_last_run(settings, now)  # the first start: from now on, a missed night is caught up
+    scheduler = scheduler_cls()
     scheduler.add_job(
         nightly_job,
-        CronTrigger.from_crontab(settings.nightly_cron),
+        trigger,
         args=[settings],
         id=JOB_ID,
         name="nightly scoring",
-        replace_existing=True,
         coalesce=True,
         max_instances=1,
         misfire_grace_time=settings.nightly_misfire_grace_s,
-        **({"next_run_time": missed} if missed else {}),
+        **({"next_run_time": now} if missed else {}),
     )
+    if missed:
+        log.info("the nightly run of %s was missed while the scheduler was off: it runs now", missed)
     return scheduler
 
 
-def _missed_run_time(settings: Settings, scheduler: BaseScheduler) -> datetime | None:
-    """The stored job's next run time if it has passed (a run missed while the scheduler was off), else None.
+def missed_run(settings: Settings, trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The latest scheduled time between the last run and now, if within the misfire grace; else None."""
+    last = last_run(settings)
+    if last is None:
+        return None
+    missed, due = None, trigger.get_next_fire_time(None, last + timedelta(seconds=1))
+    while due is not None and due <= now:
+        missed, due = due, trigger.get_next_fire_time(due, due + timedelta(seconds=1))
+    if missed is None or (now - missed).total_seconds() > settings.nightly_misfire_grace_s:
+        return None
+    return missed
 
-    Re-adding the job would otherwise compute its next run time afresh and lose the missed run.
-    """
-    store = job_store(settings)
-    store.start(scheduler, STORE)
+
+def last_run(settings: Settings) -> datetime | None:
+    """When the scheduler last ran the job (time-zone aware), or None if it never did (or the file is unreadable)."""
+    path = settings.scheduler_state_path
     try:
-        job = store.lookup_job(JOB_ID)
-    except Exception as error:  # a job pickled by an older version of the code: replaced below
-        log.warning("cannot read the stored nightly job (%s); scheduling it afresh", error)
+        return datetime.fromisoformat(json.loads(path.read_text())["last_run"])
+    except FileNotFoundError:
         return None
-    finally:
-        store.shutdown()
-    if job is None or job.next_run_time is None:
+    except (ValueError, KeyError, TypeError) as error:
+        log.warning("%s cannot be read (%s); it is written afresh", path, error)
         return None
-    return job.next_run_time if job.next_run_time <= datetime.now(job.next_run_time.tzinfo) else None
+
+
+def save_last_run(settings: Settings, when: datetime) -> None:
+    """Remember when the job last ran (written aside then renamed: never half a file)."""
+    path = settings.scheduler_state_path
+    private_dir(path.parent)
+    aside = Path(f"{path}.{os.getpid()}.tmp")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"last_run": when.isoformat()}, out)
+    os.replace(aside, path)

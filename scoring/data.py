@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -20,6 +19,7 @@ from warehouse.features import (
     TARGET_COLUMN,
 )
 from warehouse.settings import Settings
+from warehouse.vocabulary import UnknownFeature, feature_codes, protected_features
 
 NUMERIC_TYPES = (
     "TINYINT",
@@ -36,22 +36,6 @@ NUMERIC_TYPES = (
     "BOOLEAN",
     "DECIMAL",
 )
-
-# Feature-name prefixes of the dbt marts, mapped to the Kaggle file they aggregate
-# (anything else comes from the application).
-BUREAU = "bureau + bureau_balance"
-PREVIOUS = "previous_application"
-SOURCE_PREFIXES = {
-    "BURO": BUREAU,
-    "ACTIVE": BUREAU,
-    "CLOSED": BUREAU,
-    "PREV": PREVIOUS,
-    "APPROVED": PREVIOUS,
-    "REFUSED": PREVIOUS,
-    "POS": "POS_CASH_balance",
-    "CC": "credit_card_balance",
-    "INSTAL": "installments_payments",
-}
 
 
 LOAD_BATCH_ROWS = 16_384
@@ -75,6 +59,10 @@ class TrainingData:
     features: list[str]
     data_hash: str
     source: Path
+    protected: list[str] = field(default_factory=list)
+    """Protected columns of the feature store kept out of `features` (settings.protected_attributes)."""
+    X_protected: np.ndarray | None = None
+    """Their values, in the same row order (for comparing a model that would use them)."""
 
     @property
     def n_rows(self) -> int:
@@ -99,19 +87,46 @@ def load_training_data(settings: Settings) -> TrainingData:
     with duckdb.connect(
         str(path), read_only=True, config={"memory_limit": LOAD_MEMORY_LIMIT, "preserve_insertion_order": False}
     ) as con:
-        features = feature_columns(con, path)
+        columns = feature_columns(con, path)
+        protected = protected_features(columns, settings.protected)
+        features = [name for name in columns if name not in protected]
+        _check_explained(features, path)
         train = f"FROM {FEATURES_TABLE} WHERE {DATASET_COLUMN} = 'train'"
         frame = con.sql(f"SELECT {ID_COLUMN}, {TARGET_COLUMN}, {FEATURE_HASH_COLUMN} {train} ORDER BY {ID_COLUMN}").df()
         if frame.empty:
             raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has no rows with {DATASET_COLUMN} = 'train'.")
         ids = frame[ID_COLUMN].to_numpy(dtype=np.int64)
         _check_unique(ids, path)
-        doubles = ", ".join(f'CAST("{name}" AS DOUBLE)' for name in features)
-        X = _feature_matrix(con.sql(f"SELECT {ID_COLUMN}, {doubles} {train}"), ids)
+        X = _feature_matrix(con.sql(f"SELECT {ID_COLUMN}, {_doubles(features)} {train}"), ids)
+        X_protected = (
+            _feature_matrix(con.sql(f"SELECT {ID_COLUMN}, {_doubles(protected)} {train}"), ids) if protected else None
+        )
     y = _checked_target(frame, path)
     _check_finite(X, features, ids, path)
     digest = data_hash(ids, frame[FEATURE_HASH_COLUMN].astype(str).to_numpy(), y, features)
-    return TrainingData(ids=ids, X=X, y=y, features=features, data_hash=digest, source=path)
+    return TrainingData(
+        ids=ids,
+        X=X,
+        y=y,
+        features=features,
+        data_hash=digest,
+        source=path,
+        protected=protected,
+        X_protected=X_protected,
+    )
+
+
+def _doubles(names: list[str]) -> str:
+    """A select list casting each column to DOUBLE."""
+    return ", ".join(f'CAST("{name}" AS DOUBLE)' for name in names)
+
+
+def _check_explained(features: list[str], path: Path) -> None:
+    """Every feature must belong to a reason code, so no decision ships unexplained."""
+    try:
+        feature_codes(features)
+    except UnknownFeature as error:
+        raise FeatureStoreError(f"{path}: {error}") from error
 
 
 def _feature_matrix(query: duckdb.DuckDBPyRelation, ids: np.ndarray) -> np.ndarray:
@@ -160,18 +175,6 @@ def data_hash(ids: np.ndarray, feature_hashes: np.ndarray, y: np.ndarray, featur
     return digest.hexdigest()
 
 
-def feature_sources(features: list[str]) -> dict[str, int]:
-    """How many features come from each Kaggle file, judged by the feature-name prefix."""
-
-    def source(name: str) -> str:
-        for prefix, table in SOURCE_PREFIXES.items():
-            if name.startswith(prefix + "_"):
-                return table
-        return "application"
-
-    return dict(Counter(source(name) for name in features).most_common())
-
-
 def _checked_target(frame: pd.DataFrame, path: Path) -> np.ndarray:
     """TARGET as 0/1 integers, or an error naming the clients whose label is missing or invalid."""
     target = frame[TARGET_COLUMN]
@@ -210,3 +213,18 @@ def _check_unique(ids: np.ndarray, path: Path) -> None:
         raise FeatureStoreError(
             f"{path}: {FEATURES_TABLE} has several train rows for SK_ID_CURR {values[counts > 1][:5].tolist()}."
         )
+
+
+def training_groups(settings: Settings, ids: np.ndarray) -> pd.DataFrame:
+    """Gender, age band and family status of training clients, in the order of `ids` (from the raw application)."""
+    from scoring.fairness import applications_groups_sql
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        con.register("_ids", pd.DataFrame({ID_COLUMN: ids, "_order": np.arange(len(ids))}))
+        groups = con.sql(
+            f"SELECT g.* FROM ({applications_groups_sql('raw.application_train')}) AS g "
+            f"JOIN _ids USING ({ID_COLUMN}) ORDER BY _ids._order"
+        ).df()
+    if len(groups) != len(ids):
+        raise FeatureStoreError(f"{settings.warehouse_path}: raw.application_train lacks some training clients.")
+    return groups

@@ -1,10 +1,12 @@
 """Safe publication: a read-only serving database replaced atomically, so readers never block the pipeline.
 
 DuckDB lets one process write a file or several processes read it, never both. So analysts and the dashboard
-never open the working warehouse: they read `settings.serving_path`, which is prepared next to itself
-(`<name>.tmp`) and swapped in with os.replace. A reader that opened the old file keeps reading its (unlinked)
-inode until it closes; the next connection sees the new file. A publication killed half-way leaves only a
-stale .tmp file, removed by the next publication.
+never open the working warehouse: they read `settings.serving_path`, which is prepared next to itself in a
+staging file of its own (`<name>.<pid>-<random>.tmp`) and swapped in with os.replace. Publications are
+serialised by a lock (`<name>.lock`) held for the whole publication, so two publishers never interleave and
+each swap moves in a complete file. A reader that opened the old file keeps reading its (unlinked) inode until
+it closes; the next connection sees the new file. A publication killed half-way leaves only a stale staging
+file, removed by the next publication; one that runs out of disk space removes its own and says so.
 
 The large tables (the feature store, the client profiles, the latest explanations) change little from one
 night to the next, so a publication starts from a copy of the current serving file and applies only their
@@ -15,6 +17,7 @@ a changed table layout or a change touching more than a quarter of a table rebui
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -25,8 +28,10 @@ import duckdb
 
 from scoring import score_tables as st
 from warehouse.clock import utc_now
-from warehouse.database import one_row
+from warehouse.database import PRIVATE_FILE, one_row, private_dir
+from warehouse.errors import DISK_FULL, is_disk_full
 from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN, TARGET_COLUMN
+from warehouse.locks import LockBusy, file_lock
 from warehouse.schema import tables
 from warehouse.settings import Settings
 from warehouse.sql import literal
@@ -36,7 +41,7 @@ SOURCE = "wh"
 
 
 class PublishError(RuntimeError):
-    """The warehouse has nothing to publish yet."""
+    """The serving database cannot be published: nothing to publish yet, another publication hangs, no disk."""
 
 
 @dataclass(frozen=True)
@@ -144,24 +149,55 @@ def published_tables(con: duckdb.DuckDBPyConnection) -> list[Published]:
 def publish(
     settings: Settings, *, checkpoint: Callable[[str], None] | None = None, rebuild: bool = False
 ) -> PublishSummary:
-    """Prepare the next serving database (from a copy of the current one unless `rebuild`) and swap it in."""
+    """Prepare the next serving database (from a copy of the current one unless `rebuild`) and swap it in.
+
+    One publication at a time: a second one waits (at most settings.publish_wait_s) for the first to finish."""
     started = time.perf_counter()
     target = settings.serving_path
-    staging = target.with_name(target.name + ".tmp")
-    for leftover in (staging, _wal(staging)):
-        leftover.unlink(missing_ok=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not rebuild and _is_publication(target):
-        shutil.copyfile(target, staging)
-    rows, updated = _build(settings.warehouse_path, staging, checkpoint)
-    if _wal(staging).exists():
-        raise PublishError(f"{_wal(staging)} remains after closing the serving database; not publishing.")
-    _fsync(staging)
-    if checkpoint:
-        checkpoint("publish_before_replace")
-    os.replace(staging, target)
-    _fsync(target.parent)
+    private_dir(target.parent)
+    try:
+        with file_lock(target.with_name(target.name + ".lock"), settings.publish_wait_s):
+            rows, updated = _publish_locked(settings.warehouse_path, target, checkpoint, rebuild)
+    except LockBusy as busy:
+        raise PublishError(
+            f"another publication ({busy.holder}) of {target} was still running after {settings.publish_wait_s} s; "
+            "the serving database is unchanged"
+        ) from None
     return PublishSummary(target, time.perf_counter() - started, rows, updated)
+
+
+def _publish_locked(
+    warehouse: Path, target: Path, checkpoint: Callable[[str], None] | None, rebuild: bool
+) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Build a new serving file in a staging file of its own and swap it in; call it holding the lock."""
+    for leftover in _staging_files(target):  # of killed publications: nobody else publishes while we hold the lock
+        leftover.unlink(missing_ok=True)
+    staging = target.with_name(f"{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        if not rebuild and _is_publication(target):
+            shutil.copyfile(target, staging)
+        rows, updated = _build(warehouse, staging, checkpoint)
+        if _wal(staging).exists():
+            raise PublishError(f"{_wal(staging)} remains after closing the serving database; not publishing.")
+        staging.chmod(PRIVATE_FILE)
+        _fsync(staging)
+        if checkpoint:
+            checkpoint("publish_before_replace")
+        os.replace(staging, target)
+    except BaseException as error:
+        for leftover in (staging, _wal(staging)):
+            leftover.unlink(missing_ok=True)
+        if is_disk_full(error):
+            raise PublishError(f"publishing {target} stopped: {DISK_FULL}; the last publication is intact") from error
+        raise
+    _fsync(target.parent)
+    return rows, updated
+
+
+def _staging_files(target: Path) -> list[Path]:
+    """Staging files (and their write-ahead logs) that publications of `target` may have left behind."""
+    legacy = [target.with_name(target.name + ".tmp"), target.with_name(target.name + ".tmp.wal")]
+    return [*legacy, *target.parent.glob(f"{target.name}.*.tmp"), *target.parent.glob(f"{target.name}.*.tmp.wal")]
 
 
 def _is_publication(path: Path) -> bool:

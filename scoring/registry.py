@@ -11,18 +11,21 @@ import functools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
+import yaml
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from scoring.models import corrected_probability
 from scoring.report import report_path
+from warehouse.database import private_dir
 from warehouse.settings import Settings
 
 CHAMPION_ALIAS = "champion"
@@ -47,6 +50,7 @@ TAG_KEYS = (
     "log_odds_offset",
 )
 """Metadata entries that are also set as model-version tags."""
+BOOSTER_CLASS = "lightgbm.basic.Booster"
 
 
 class NoChampionError(LookupError):
@@ -124,7 +128,7 @@ class Model:
 def connect(settings: Settings) -> MlflowClient:
     """Point MLflow (tracking and registry) at the configured store and return a client."""
     if settings.tracking_uri.startswith("sqlite:"):
-        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.mlflow_dir)  # owner-only: nobody else may read applicants' data or swap a model
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
@@ -186,6 +190,34 @@ def load_champion(settings: Settings) -> Model:
     return _load(settings, version)
 
 
+class UnsafeModelError(ValueError):
+    """A registered model that is not a LightGBM booster saved as text: it is not loaded (no unpickling)."""
+
+
+def read_booster(source: str) -> tuple[lgb.Booster, dict[str, Any]]:
+    """A registered model's LightGBM booster and metadata, read from its text model file.
+
+    Only the expected format is loaded: the MLmodel file (YAML, read safely) must describe a LightGBM Booster
+    whose data is a .lgb text model inside the model's folder. Nothing is unpickled, so a tampered registry
+    cannot run code here; anything else raises UnsafeModelError."""
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=source)).resolve()
+    try:
+        description = yaml.safe_load((folder / "MLmodel").read_text())
+        flavor = description["flavors"]["lightgbm"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise UnsafeModelError(f"model {source}: no readable MLmodel with a lightgbm flavor") from error
+    data = (folder / str(flavor.get("data", ""))).resolve()
+    if flavor.get("model_class") != BOOSTER_CLASS or data.suffix != ".lgb" or folder not in data.parents:
+        raise UnsafeModelError(
+            f"model {source}: a {flavor.get('model_class')} in {flavor.get('data')!r}, not a LightGBM Booster "
+            "saved as a text .lgb file; it is not loaded"
+        )
+    with data.open("rb") as model_file:
+        if not model_file.read(5) == b"tree\n":
+            raise UnsafeModelError(f"model {source}: {data.name} is not a LightGBM text model")
+    return lgb.Booster(model_file=str(data)), dict(description.get("metadata") or {})
+
+
 def _load(settings: Settings, version: ModelVersion) -> Model:
     """Load a version's booster and metadata (once per process: a registered version never changes)."""
     return _load_version(
@@ -197,12 +229,10 @@ def _load(settings: Settings, version: ModelVersion) -> Model:
 def _load_version(name: str, source: str, number: int, run_id: str, created_ms: int) -> Model:
     """Load a version's booster and metadata, checking the feature list matches the booster's.
 
-    Cached: a night's scoring and drift steps share one parse of the model (MLflow reads its MLmodel file
-    three times, pure-Python YAML of 940 feature names). Every caller gets the same Model: read-only.
+    Cached: a night's scoring and drift steps share one parse of the model (reading the MLmodel file parses
+    pure-Python YAML of 940 feature names). Every caller gets the same Model: read-only.
     """
-    info = mlflow.models.get_model_info(source)
-    metadata = dict(info.metadata or {})
-    booster = mlflow.lightgbm.load_model(source)
+    booster, metadata = read_booster(source)
     features = list(metadata["features"])
     if booster.feature_name() != features:
         raise ValueError(f"Model version {number}: booster features differ from the registered list.")

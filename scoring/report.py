@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scoring.data import feature_sources
+from scoring.fairness import ATTRIBUTES, FOUR_FIFTHS, MIN_GROUP_CLIENTS
 from scoring.models import (
     BASE_LGB_PARAMS,
     EARLY_STOPPING_ROUNDS,
@@ -18,6 +18,7 @@ from scoring.models import (
     SEARCH_SPACE,
 )
 from warehouse.settings import Settings
+from warehouse.vocabulary import feature_code, feature_sources
 
 if TYPE_CHECKING:
     from scoring.train import Evaluation, TrainingSummary
@@ -65,6 +66,7 @@ def render(settings: Settings, summary: TrainingSummary) -> str:
         _metrics_section(summary),
         _plots_section(summary),
         _importance_section(summary),
+        _fairness_section(settings, summary),
         _limits_section(),
     ]
     return (
@@ -205,14 +207,85 @@ def _plots_section(summary: TrainingSummary) -> str:
 def _importance_section(summary: TrainingSummary) -> str:
     """The 20 features with the largest mean |SHAP| on the refitted model."""
     rows = [
-        [i, html.escape(name), f"{value:.4f}"]
+        [i, html.escape(name), feature_code(name), f"{value:.4f}"]
         for i, (name, value) in enumerate(list(summary.importance.items())[:20], start=1)
     ]
     return (
         "<h2>Global feature importance (top 20)</h2><p>Mean absolute exact TreeSHAP contribution (log-odds) "
-        "of the refitted model over a seeded sample of training clients.</p>"
-        + _table(["rank", "feature", "mean |SHAP|"], rows)
+        "of the refitted model over a seeded sample of training clients, with the reason code each feature "
+        "belongs to (dbt/seeds/reason_codes.csv).</p>" + _table(["rank", "feature", "reason code", "mean |SHAP|"], rows)
     )
+
+
+def _fairness_section(settings: Settings, summary: TrainingSummary) -> str:
+    """Out-of-fold fairness per group, and the model with and without the protected attributes."""
+    kept_out = ", ".join(summary.protected) or "none"
+    table = summary.fairness
+    rows = [
+        [
+            ATTRIBUTES[r.attribute],
+            html.escape(str(r.group)),
+            f"{r.clients:,}",
+            _pct(r.approval_rate),
+            "" if r.disparate_impact != r.disparate_impact else f"{r.disparate_impact:.2f}",
+            r.four_fifths_rule,
+            _pct(r.observed_default_rate_accepted),
+            _pct(r.mean_probability),
+            "" if r.calibration != r.calibration else f"{r.calibration:.2f}",
+        ]
+        for r in table.itertuples()
+    ]
+    comparison = summary.protected_comparison
+    compared: list[list[object]] = [
+        [label, *(_comparison_cell(comparison.get(side, {}), key) for side in ("without", "with"))]
+        for label, key in (
+            ("OOF AUC", "auc"),
+            ("Cost per client", "cost_per_client"),
+            ("Approval-rate gap", "approval_gap"),
+        )
+    ]
+    with_note = (
+        "The same recipe was cross-validated on the same folds with the protected columns added."
+        if "with" in comparison
+        else "No protected column is configured, so there is nothing to add back."
+    )
+    return (
+        "<h2>Fairness</h2>"
+        f"<p>Protected attributes kept out of the model (<code>protected_attributes</code>): <b>{kept_out}</b>. "
+        "Out-of-fold decisions at the threshold, per gender, age band and family status (from the application as "
+        "received). Disparate impact = the group's approval rate over the most approved group's (groups of at "
+        f"least {MIN_GROUP_CLIENTS} clients); below {FOUR_FIFTHS:.0%} fails the four-fifths rule. Calibration = "
+        "observed default rate over mean predicted probability (1 = calibrated).</p>"
+        + _table(
+            [
+                "attribute",
+                "group",
+                "clients",
+                "approved",
+                "disparate impact",
+                "four-fifths rule",
+                "defaulted among accepted",
+                "mean predicted risk",
+                "calibration",
+            ],
+            rows,
+        )
+        + f"<h3>With and without the protected attributes</h3><p>{with_note} Approval-rate gap: between women and "
+        "men, each model at its own cost-minimising threshold.</p>"
+        + _table(["", "without (the model)", "with"], compared)
+    )
+
+
+def _comparison_cell(metrics: dict[str, float], key: str) -> str:
+    """One figure of the with/without comparison."""
+    if key not in metrics:
+        return "—"
+    return _pct(metrics[key]) if key == "approval_gap" else f"{metrics[key]:.4f}"
+
+
+def _pct(value: float) -> str:
+    """A share as a percentage, blank when unknown."""
+    return "" if value != value else f"{value:.1%}"
 
 
 def _limits_section() -> str:

@@ -19,13 +19,16 @@ import pyarrow as pa
 from rich.table import Table
 
 from scoring import score_tables as st
-from scoring.labels import feature_labels
+from scoring.changer import CreditSearch
+from scoring.points import PointsScale
 from scoring.publish import publish
+from scoring.reasons import write_reasons
 from scoring.registry import Model, NoChampionError, load_champion
 from warehouse.clock import utc_now
 from warehouse.database import open_warehouse
 from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN
 from warehouse.settings import Settings
+from warehouse.vocabulary import UnknownFeature, catalogue, feature_codes, feature_source, score_bands
 
 SCORED_DATASET = "test"
 """Clients scored: the applications whose outcome is unknown (the test file and every nightly batch)."""
@@ -62,6 +65,10 @@ class ScoreSummary:
     proba_cpu_seconds: float = 0.0
     """CPU time of all threads (a fair measure on a busy machine: wall time on idle cores = CPU / cores)."""
     shap_cpu_seconds: float = 0.0
+    changer_seconds: float = 0.0
+    """Time searching the largest accepted credit of the refused clients."""
+    reasons_seconds: float = 0.0
+    """Time summing contributions per reason code and wording the reasons."""
     write_seconds: float = 0.0
     publish_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -82,6 +89,8 @@ class ScoreSummary:
                 "SHAP explanations",
                 f"{self.shap_seconds:.2f} s ({self.rate(self.shap_seconds):,.0f} clients/s)",
             ),
+            ("decision changer (refusals)", f"{self.changer_seconds:.2f} s"),
+            ("principal reasons", f"{self.reasons_seconds:.2f} s"),
             ("writing tables", f"{self.write_seconds:.2f} s"),
             ("publishing", f"{self.publish_seconds:.2f} s"),
             ("total", f"{self.total_seconds:.2f} s"),
@@ -156,36 +165,67 @@ def _run(
     chunk_rows: int,
 ) -> None:
     """Score, explain and write every selected client, then refresh latest decisions and statistics."""
-    _store_labels(con, settings, model.features)
+    _store_catalogue(con, model.features)
     _store_model_card(con, settings, model)
     clients = _select_clients(con, model, summary.mode)
     total = clients.num_rows
     scored_at = utc_now()
+    scale = PointsScale.from_settings(settings)
+    search = CreditSearch.from_settings(model, settings)
     for start in range(0, total, chunk_rows):
-        _score_chunk(con, model, summary, clients.slice(start, chunk_rows), scored_at)
+        _score_chunk(con, model, summary, clients.slice(start, chunk_rows), scored_at, scale, search)
         stage("chunk_written")
         if progress:
             progress(min(start + chunk_rows, total), total)
     if total:
+        tick = time.perf_counter()
+        write_reasons(con, summary.run_id, settings.max_reasons, scale)
+        summary.reasons_seconds = time.perf_counter() - tick
         write = time.perf_counter()
         _refresh_latest(con, summary.run_id)
         _prune_explanations(con, settings.explanation_retention_days)
-        _refresh_statistics(con, model.version)
+        _refresh_statistics(con, model.version, scale)
         summary.write_seconds += time.perf_counter() - write
     elif progress:
         progress(0, 0)
 
 
-def _store_labels(con: duckdb.DuckDBPyConnection, settings: Settings, features: list[str]) -> None:
-    """Write the current plain-language label of every model feature."""
-    labels = pa.Table.from_pylist(
-        [dict(zip(("feature", "label", "description"), row, strict=True)) for row in feature_labels(settings, features)]
-    )
+def _store_catalogue(con: duckdb.DuckDBPyConnection, features: list[str]) -> None:
+    """Write the reason code of every model feature and the catalogue itself (ScoringError: a feature no code
+    explains)."""
+    try:
+        codes = feature_codes(features)
+    except UnknownFeature as error:
+        raise ScoringError(str(error)) from error
     con.execute(
-        f"DELETE FROM {st.FEATURE_LABELS.qualified} WHERE list_contains($features, feature)",
-        {"features": features},
+        f"DELETE FROM {st.FEATURE_CODES.qualified} WHERE list_contains($features, feature)", {"features": features}
     )
-    _insert(con, st.FEATURE_LABELS, labels)
+    _insert(
+        con,
+        st.FEATURE_CODES,
+        pa.Table.from_pylist([{"feature": f, "code": c, "source": feature_source(f)} for f, c in codes.items()]),
+    )
+    counts = {code: list(codes.values()).count(code) for code in catalogue()}
+    con.execute(f"DELETE FROM {st.REASON_CODES.qualified}")
+    _insert(
+        con,
+        st.REASON_CODES,
+        pa.Table.from_pylist(
+            [
+                {
+                    "code": c.code,
+                    "theme": c.theme,
+                    "title": c.title,
+                    "client_template": c.client_template,
+                    "manager_template": c.manager_template,
+                    "key_feature": c.key_feature or None,
+                    "key_unit": c.key_unit or None,
+                    "features": counts[c.code],
+                }
+                for c in catalogue().values()
+            ]
+        ),
+    )
 
 
 def _store_model_card(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model) -> None:
@@ -216,7 +256,13 @@ def _select_clients(con: duckdb.DuckDBPyConnection, model: Model, mode: str) -> 
 
 
 def _score_chunk(
-    con: duckdb.DuckDBPyConnection, model: Model, summary: ScoreSummary, chunk: pa.Table, scored_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    summary: ScoreSummary,
+    chunk: pa.Table,
+    scored_at: datetime,
+    scale: PointsScale,
+    search: CreditSearch,
 ) -> None:
     """Predict, explain and insert one chunk of clients."""
     ids = chunk.column(ID_COLUMN).to_numpy()
@@ -232,8 +278,13 @@ def _score_chunk(
     summary.shap_seconds += time.perf_counter() - tick
     summary.shap_cpu_seconds += time.process_time() - cpu
 
-    tick = time.perf_counter()
     refused = probability >= model.threshold
+    tick = time.perf_counter()
+    _insert_alternatives(con, summary.run_id, ids[refused], X[refused], search)
+    summary.changer_seconds += time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    raw_score = contributions.sum(axis=1) - model.log_odds_offset
     predictions = pa.table(
         {
             "run_id": np.full(len(ids), summary.run_id, dtype=np.int64),
@@ -244,8 +295,9 @@ def _score_chunk(
             "threshold": np.full(len(ids), model.threshold),
             "FEATURE_HASH": chunk.column(FEATURE_HASH_COLUMN),
             "base_value": contributions[:, -1] - model.log_odds_offset,
-            "raw_score": contributions.sum(axis=1) - model.log_odds_offset,
+            "raw_score": raw_score,
             "scored_at": pa.array([scored_at] * len(ids), pa.timestamp("us")),
+            "points": scale.points(raw_score),
         }
     )
     _insert(con, st.PREDICTIONS, predictions)
@@ -260,11 +312,34 @@ def _score_chunk(
     summary.write_seconds += time.perf_counter() - tick
 
 
+def _insert_alternatives(
+    con: duckdb.DuckDBPyConnection, run_id: int, ids: np.ndarray, X: np.ndarray, search: CreditSearch
+) -> None:
+    """Search and store what would change each refusal of a chunk."""
+    rows = [
+        {
+            "run_id": run_id,
+            "SK_ID_CURR": int(client),
+            "requested_credit": found.requested,
+            "lowest_searched": found.lowest,
+            "step": search.step,
+            "largest_accepted_credit": found.amount,
+            "instalment": found.instalment,
+            "probability": found.probability,
+            "sentence": found.sentence(),
+        }
+        for client, found in zip(ids, search.search(X), strict=True)
+        if found is not None
+    ]
+    if rows:
+        _insert(con, st.CREDIT_ALTERNATIVES, pa.Table.from_pylist(rows))
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: st.TableDoc, rows: pa.Table) -> None:
-    """Append an Arrow table whose columns are those of `table`, in order."""
+    """Append an Arrow table whose columns are named like those of `table` (matched by name)."""
     con.register("_rows", rows)
     try:
-        con.execute(f"INSERT INTO {table.qualified} SELECT * FROM _rows")
+        con.execute(f"INSERT INTO {table.qualified} BY NAME SELECT * FROM _rows")
     finally:
         con.unregister("_rows")
 
@@ -291,45 +366,40 @@ def _explanations(
 
 
 def _refresh_latest(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
-    """Replace the latest decision and plain-language reasons of the clients this run scored."""
+    """Replace the latest decision, points, band, principal reasons and decision changer of the run's clients."""
     con.execute(
         f"DELETE FROM {st.LATEST.qualified} WHERE SK_ID_CURR IN "
         f"(SELECT SK_ID_CURR FROM {st.PREDICTIONS.qualified} WHERE run_id = $run)",
         {"run": run_id},
     )
-    reasons = ",\n".join(
-        f"max(reason) FILTER (WHERE direction = '{direction}' AND position = {i}) AS {direction}_risk_{i}"
-        for direction in ("raises", "lowers")
-        for i in (1, 2, 3)
-    )
+    reasons = ", ".join(f"max(sentence) FILTER (WHERE rank = {i}) AS reason_{i}" for i in (1, 2, 3, 4))
     con.execute(
         f"""
-        INSERT INTO {st.LATEST.qualified}
-        WITH ranked AS (
-            SELECT e.SK_ID_CURR, e.contribution,
-                   CASE WHEN e.contribution > 0 THEN 'raises' ELSE 'lowers' END AS direction,
-                   row_number() OVER (PARTITION BY e.SK_ID_CURR, e.contribution > 0 ORDER BY e.rank)
-                       AS position,
-                   l.label || ': ' || CASE
-                       WHEN e.value IS NULL THEN 'missing'
-                       WHEN e.value = round(e.value) AND abs(e.value) < 1e15
-                           THEN CAST(CAST(e.value AS BIGINT) AS VARCHAR)
-                       ELSE printf('%.4g', e.value) END
-                   || CASE WHEN e.contribution > 0 THEN ' raised the risk' ELSE ' lowered the risk' END
-                       AS reason
-            FROM {st.EXPLANATIONS.qualified} AS e
-            JOIN {st.FEATURE_LABELS.qualified} AS l USING (feature)
-            WHERE e.run_id = $run AND e.contribution <> 0 AND e.rank <= 50
-        ), reasons AS (
-            SELECT SK_ID_CURR, {reasons} FROM ranked WHERE position <= 3 GROUP BY SK_ID_CURR
+        INSERT INTO {st.LATEST.qualified} BY NAME
+        WITH reasons AS (
+            SELECT SK_ID_CURR, {reasons}, list(code ORDER BY rank) AS reason_codes
+            FROM {st.REASONS.qualified} WHERE run_id = $run GROUP BY SK_ID_CURR
         )
-        SELECT p.SK_ID_CURR, p.run_id, p.model_version, p.probability, p.decision, p.threshold,
-               p.FEATURE_HASH,
-               p.scored_at, r.* EXCLUDE (SK_ID_CURR)
-        FROM {st.PREDICTIONS.qualified} AS p LEFT JOIN reasons AS r USING (SK_ID_CURR)
+        SELECT p.SK_ID_CURR, p.run_id, p.model_version, p.probability, p.decision, p.threshold, p.FEATURE_HASH,
+               p.scored_at, p.points, {_band_sql("p.points")} AS score_band,
+               r.* EXCLUDE (SK_ID_CURR),
+               a.largest_accepted_credit, a.sentence AS decision_changer
+        FROM {st.PREDICTIONS.qualified} AS p
+        LEFT JOIN reasons AS r USING (SK_ID_CURR)
+        LEFT JOIN {st.CREDIT_ALTERNATIVES.qualified} AS a ON a.run_id = p.run_id AND a.SK_ID_CURR = p.SK_ID_CURR
         WHERE p.run_id = $run""",
         {"run": run_id},
     )
+
+
+def _band_sql(points: str) -> str:
+    """A CASE expression naming the score band of a points column (reference.score_bands)."""
+    cases = " ".join(
+        f"WHEN {points} >= {band.min_points} THEN '{band.label}'"
+        for band in score_bands()
+        if band.min_points is not None
+    )
+    return f"CASE {cases} ELSE '{score_bands()[-1].label}' END"
 
 
 def _prune_explanations(con: duckdb.DuckDBPyConnection, retention_days: int) -> None:
@@ -345,8 +415,25 @@ def _prune_explanations(con: duckdb.DuckDBPyConnection, retention_days: int) -> 
     )
 
 
-def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int) -> None:
-    """Recompute global importance of the model version and the quantiles of its top features."""
+def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int, scale: PointsScale) -> None:
+    """Recompute global importance (per feature and per reason code) of the model version and the quantiles of
+    its top features."""
+    con.execute(f"DELETE FROM {st.CODE_IMPORTANCE.qualified} WHERE model_version = $v", {"v": version})
+    con.execute(
+        f"""
+        INSERT INTO {st.CODE_IMPORTANCE.qualified}
+        WITH per_client AS (
+            SELECT e.SK_ID_CURR, c.code, sum(e.contribution) AS contribution
+            FROM ({st.latest_explanations_sql()}) AS e
+            JOIN {st.LATEST.qualified} AS l USING (SK_ID_CURR)
+            JOIN {st.FEATURE_CODES.qualified} AS c USING (feature)
+            WHERE l.model_version = $v GROUP BY ALL
+        )
+        SELECT $v, code, {scale.factor} * avg(abs(contribution)), avg(CASE WHEN contribution > 0 THEN 1.0 ELSE 0.0 END),
+               CAST(row_number() OVER (ORDER BY avg(abs(contribution)) DESC, code) AS INTEGER), count(*)
+        FROM per_client GROUP BY code""",
+        {"v": version},
+    )
     con.execute(f"DELETE FROM {st.GLOBAL_IMPORTANCE.qualified} WHERE model_version = $v", {"v": version})
     con.execute(
         f"""

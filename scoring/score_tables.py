@@ -77,6 +77,12 @@ PREDICTIONS = TableDoc(
             "contributions in scores.explanations; probability = 1 / (1 + exp(-raw_score)).",
         ),
         ("scored_at", "TIMESTAMP", "When the score was computed (UTC)."),
+        (
+            "points",
+            "DOUBLE",
+            "The score in points (higher is safer): points_at_base_odds (600) at odds of default of "
+            "1 to base_odds_good_to_bad (19), points_to_double_odds (50) more each time those odds double.",
+        ),
     ),
 )
 
@@ -105,7 +111,8 @@ EXPLANATIONS = TableDoc(
 LATEST = TableDoc(
     SCHEMA,
     "latest",
-    "The current decision: one row per client with the latest score and the main reasons in plain language.",
+    "The current decision: one row per client with the latest score, its points and band, the principal reasons "
+    "(client sentences, scores.reasons holds the rest) and, for a refusal, what would change it.",
     (
         ("SK_ID_CURR", "BIGINT", "Client (loan application) id."),
         ("run_id", "BIGINT", "Scoring run of the latest score."),
@@ -115,39 +122,109 @@ LATEST = TableDoc(
         ("threshold", "DOUBLE", "Decision threshold used."),
         ("FEATURE_HASH", HASH_TYPE, "FEATURE_HASH of the scored feature values."),
         ("scored_at", "TIMESTAMP", "When the score was computed (UTC)."),
+        ("points", "DOUBLE", "The score in points (higher is safer; see scores.predictions.points)."),
+        ("score_band", "VARCHAR", "The named band of the points (reference.score_bands), e.g. 'C · Moderate risk'."),
         *(
             (
-                f"raises_risk_{i}",
+                f"reason_{i}",
                 "VARCHAR",
-                f"Reason {i} that raised the risk most (largest positive contribution), "
-                "in plain language; NULL when fewer features raised it.",
+                f"Principal reason {i} in the client's words (scores.reasons rank {i}): for a refusal a reason "
+                "that raised the risk, for an acceptance one that lowered it; NULL when fewer.",
             )
-            for i in (1, 2, 3)
+            for i in (1, 2, 3, 4)
         ),
-        *(
-            (
-                f"lowers_risk_{i}",
-                "VARCHAR",
-                f"Reason {i} that lowered the risk most (most negative contribution), "
-                "in plain language; NULL when fewer features lowered it.",
-            )
-            for i in (1, 2, 3)
+        ("reason_codes", "VARCHAR[]", "The codes of the principal reasons, strongest first."),
+        (
+            "largest_accepted_credit",
+            "DOUBLE",
+            "Refusals: the largest credit, at the same number of instalments, the model would accept "
+            "(scores.credit_alternatives); NULL when none would, or for an acceptance.",
         ),
+        ("decision_changer", "VARCHAR", "Refusals: what would change the decision, in words."),
     ),
 )
 
-FEATURE_LABELS = TableDoc(
+REASONS = TableDoc(
     SCHEMA,
-    "feature_labels",
-    "Plain-language label of every model feature, used in the reasons.",
+    "reasons",
+    "The principal reasons of every decision: the reason codes (reference.reason_codes) whose summed exact "
+    "TreeSHAP contributions moved the score most. A refusal has at most max_reasons (4) codes that raised the "
+    "risk, strongest first; an acceptance its strongest codes that lowered it.",
+    (
+        ("run_id", "BIGINT", "Scoring run (scores.runs.run_id)."),
+        ("SK_ID_CURR", "BIGINT", "Client (loan application) id."),
+        ("rank", "INTEGER", "1 = the strongest reason."),
+        ("code", "VARCHAR", "The reason code (reference.reason_codes.code, scores.reason_codes.code)."),
+        ("direction", "VARCHAR", "'raises' (the code raised the risk) or 'lowers'."),
+        (
+            "contribution",
+            "DOUBLE",
+            "Sum of the SHAP contributions (log-odds of default) of the code's features for this score.",
+        ),
+        ("points", "DOUBLE", "Points the code moved the score by (negative: it cost points)."),
+        ("sentence", "VARCHAR", "The reason in the client's words, with the client's own figures."),
+        ("manager_sentence", "VARCHAR", "The reason as the relationship manager reads it."),
+    ),
+)
+
+CREDIT_ALTERNATIVES = TableDoc(
+    SCHEMA,
+    "credit_alternatives",
+    "What would change each refusal: the largest credit amount, at the same number of instalments, that the model "
+    "would accept, searched exactly on a grid of credit_step amounts from credit_floor_share of the request.",
+    (
+        ("run_id", "BIGINT", "Scoring run (scores.runs.run_id)."),
+        ("SK_ID_CURR", "BIGINT", "Client (loan application) id."),
+        ("requested_credit", "DOUBLE", "The credit amount asked for (AMT_CREDIT)."),
+        ("lowest_searched", "DOUBLE", "The smallest amount searched."),
+        ("step", "DOUBLE", "The grid step: one step above largest_accepted_credit is refused."),
+        ("largest_accepted_credit", "DOUBLE", "The largest amount accepted; NULL when none in the range is."),
+        ("instalment", "DOUBLE", "The instalment at that amount (same number of instalments)."),
+        ("probability", "DOUBLE", "The probability of default at that amount."),
+        ("sentence", "VARCHAR", "What would change the decision, in words."),
+    ),
+)
+
+FEATURE_CODES = TableDoc(
+    SCHEMA,
+    "feature_codes",
+    "The reason code and source file of every model feature (from the catalogue in dbt/seeds/).",
     (
         ("feature", "VARCHAR", "Feature name (a column of features.client_features)."),
-        ("label", "VARCHAR", "Short plain-language label."),
-        (
-            "description",
-            "VARCHAR",
-            "Full description (the feature store's dbt documentation where available).",
-        ),
+        ("code", "VARCHAR", "The reason code it belongs to."),
+        ("source", "VARCHAR", "The Kaggle file(s) it is computed from."),
+    ),
+)
+
+REASON_CODES = TableDoc(
+    SCHEMA,
+    "reason_codes",
+    "The reason-code catalogue the latest scoring run used (dbt/seeds/reason_codes.csv), for readers of the "
+    "serving database.",
+    (
+        ("code", "VARCHAR", "The reason code."),
+        ("theme", "VARCHAR", "The group of codes it belongs to."),
+        ("title", "VARCHAR", "Short heading."),
+        ("client_template", "VARCHAR", "The client's sentence, figures in braces."),
+        ("manager_template", "VARCHAR", "The relationship manager's sentence."),
+        ("key_feature", "VARCHAR", "The feature charted for the code (NULL for categorical codes)."),
+        ("key_unit", "VARCHAR", "Unit of the key feature."),
+        ("features", "INTEGER", "Model features that belong to the code."),
+    ),
+)
+
+CODE_IMPORTANCE = TableDoc(
+    SCHEMA,
+    "code_importance",
+    "Importance of each reason code for a model version: mean over clients of the absolute summed SHAP "
+    "contribution of the code's features (clients whose latest score comes from that version).",
+    (
+        ("model_version", "BIGINT", "Registered model version."),
+        ("code", "VARCHAR", "The reason code."),
+        ("mean_abs_points", "DOUBLE", "Mean of |points the code moved the score by|."),
+        ("raised_share", "DOUBLE", "Share of clients whose risk the code raised."),
+        ("rank", "INTEGER", "1 = most important code."),
+        ("clients", "BIGINT", "Number of clients averaged over."),
     ),
 )
 
@@ -214,7 +291,11 @@ TABLES = (
     PREDICTIONS,
     EXPLANATIONS,
     LATEST,
-    FEATURE_LABELS,
+    REASONS,
+    CREDIT_ALTERNATIVES,
+    FEATURE_CODES,
+    REASON_CODES,
+    CODE_IMPORTANCE,
     GLOBAL_IMPORTANCE,
     FEATURE_QUANTILES,
     MODEL_CARD,
@@ -233,10 +314,38 @@ PUBLICATION = TableDoc(
 """Written by each publication into the serving database; not one of TABLES (the warehouse has no such table)."""
 
 
+RETIRED = ("feature_labels",)
+"""Tables earlier versions wrote that the catalogue replaced (dropped when found)."""
+
+
 def create_tables(con: duckdb.DuckDBPyConnection, hash_type: str) -> None:
-    """Create the scores schema and its documented tables if they do not exist yet."""
+    """Create the scores schema and its documented tables if they do not exist yet; bring tables of an earlier
+    layout up to date (declared columns added, undeclared ones dropped) and drop retired tables."""
+    for name in RETIRED:
+        con.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{name}")
     for table in TABLES:
+        _migrate(con, table, hash_type)
         table.create(con, hash_type=hash_type)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, table: TableDoc, hash_type: str) -> None:
+    """Bring an existing table to its declared columns: add the missing ones, drop the undeclared ones."""
+    present = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = $s AND table_name = $t",
+            {"s": table.schema, "t": table.name},
+        ).fetchall()
+    }
+    if not present:
+        return
+    declared = {name: kind for name, kind, _ in table.columns}
+    for name in present - set(declared):
+        con.execute(f'ALTER TABLE {table.qualified} DROP COLUMN "{name}"')
+    for name, kind in declared.items():
+        if name not in present:
+            con.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{name}" {kind.format(hash_type=hash_type)}')
 
 
 def latest_explanations_sql(catalog: str = "") -> str:

@@ -29,7 +29,8 @@ from mlflow.models import infer_signature
 from rich.table import Table
 
 from scoring import plots, registry
-from scoring.data import TrainingData, load_training_data
+from scoring.data import TrainingData, load_training_data, training_groups
+from scoring.fairness import approval_gap, fairness_frame
 from scoring.metrics import CostCurve, CostWeights, classification_metrics, cost_curve
 from scoring.models import (
     Candidate,
@@ -109,6 +110,11 @@ class TrainingSummary:
     booster: lgb.Booster | None = None
     seconds: float = 0.0
     plot_paths: dict[str, Path] = field(default_factory=dict)
+    fairness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Out-of-fold fairness of the chosen model per attribute and group (scoring.fairness.COLUMNS)."""
+    protected_comparison: dict[str, dict[str, float]] = field(default_factory=dict)
+    """'without' (the model) and 'with' (the same recipe given the protected attributes): auc, cost, approval gap."""
+    protected: list[str] = field(default_factory=list)
 
     @property
     def threshold(self) -> float:
@@ -185,6 +191,9 @@ def train(
     steps.advance(f"refitting {chosen.name} on all {data.n_rows:,} clients")
     booster = validator.fit_final(chosen.result.candidate, chosen.result.n_iterations)
     importance = shap_importance(booster, data, settings.seed)
+    groups = training_groups(settings, data.ids)
+    fairness = fairness_frame(chosen.result.oof, chosen.result.oof < chosen.curve.best_threshold, groups, data.y)
+    comparison = compare_protected(data, chosen, fairness, groups, weights, settings, steps)
 
     client = registry.connect(settings)
     with mlflow.start_run(
@@ -193,6 +202,8 @@ def train(
         for ev in evaluations:
             _log_candidate(ev)
         metadata = _metadata(settings, data, chosen, importance)
+        metadata["fairness_oof"] = fairness.replace({np.nan: None}).to_dict(orient="records")
+        metadata["protected_comparison"] = comparison
         _log_parent(settings, data, chosen, search_iterations, evaluations)
         version = _log_and_register(client, settings, booster, data, metadata, run.info.run_id)
         steps.advance("comparing with the current champion")
@@ -210,7 +221,11 @@ def train(
             Path(),
             importance,
             booster,
+            fairness=fairness,
+            protected_comparison=comparison,
+            protected=data.protected,
         )
+        mlflow.log_metrics({f"protected_{k}_{side}": v for side, m in comparison.items() for k, v in m.items()})
         summary.seconds = time.perf_counter() - started
         with tempfile.TemporaryDirectory() as scratch:
             summary.plot_paths = _draw_plots(Path(scratch), data, summary)
@@ -218,6 +233,32 @@ def train(
             summary.report_path = write_report(settings, summary)
         mlflow.log_artifact(str(summary.report_path), "report")
     return summary
+
+
+def compare_protected(
+    data: TrainingData,
+    chosen: Evaluation,
+    fairness: pd.DataFrame,
+    groups: pd.DataFrame,
+    weights: CostWeights,
+    settings: Settings,
+    steps: _Steps,
+) -> dict[str, dict[str, float]]:
+    """The chosen model against the same recipe given the protected attributes too (same folds): out-of-fold
+    AUC, cost per client and the gap between the approval rates of men and women, each at its own threshold."""
+    without = {"auc": chosen.auc, "cost_per_client": chosen.cost, "approval_gap": approval_gap(fairness)}
+    if data.X_protected is None:
+        return {"without": without}
+    widened = replace(data, X=np.hstack([data.X, data.X_protected]), features=[*data.features, *data.protected])
+    validator = CrossValidator(widened, settings.cv_folds, settings.seed)
+    steps.extend(settings.cv_folds)
+    candidate = replace(chosen.result.candidate, name=f"{chosen.name}_with_protected")
+    ev = evaluate_oof(data.y, validator.run(candidate, lambda: steps.advance(candidate.name)), weights)
+    table = fairness_frame(ev.result.oof, ev.result.oof < ev.curve.best_threshold, groups, data.y)
+    return {
+        "without": without,
+        "with": {"auc": ev.auc, "cost_per_client": ev.cost, "approval_gap": approval_gap(table)},
+    }
 
 
 def evaluate_oof(y: np.ndarray, result: CVResult, weights: CostWeights) -> Evaluation:

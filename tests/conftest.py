@@ -54,7 +54,9 @@ def copy_home(settings: Settings, home: Path) -> Settings:
                 "reports_dir",
                 "mlflow_dir",
                 "processed_dir",
-                "scheduler_db_path",
+                "rejected_dir",
+                "log_dir",
+                "scheduler_state_path",
                 "dashboard_users_file",
             )
         },

@@ -1,8 +1,9 @@
 """A hand-built serving database with the published layout and known edge cases.
 
 The dashboard's edge-case tests need clients the pipeline does not reliably produce (one without any history,
-one never scored, two nights of runs, published labels that override the fallback); the pages are also tested on
-the real pipeline's output (`served_warehouse` in conftest). A module of its own (light imports) so that a separate
+one never scored, two nights of runs, a failed run, drift results); everything about reasons, points and notices is
+tested on the real pipeline's output (`served_warehouse` in conftest). This stand-in publishes no reasons, points
+or bands: the pages must say so instead of failing. A module of its own (light imports) so that a separate
 process can publish it in a loop.
 """
 
@@ -18,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from dashboard.labels import feature_label
+from warehouse.vocabulary import catalogue, feature_code
 
 STANDIN_WEIGHTS = {  # feature -> (log-odds weight per standard deviation, mean, sd); linear model: exact SHAP
     "EXT_SOURCE_2": (-0.55, 0.5, 0.2),
@@ -40,8 +41,6 @@ HISTORY_PREFIXES = ("BURO_", "PREV_", "INSTAL_", "CC_")
 NO_HISTORY_CLIENT = 100_003
 UNSCORED_CLIENT = 100_001
 DRIFT_RUN = 7
-PUBLISHED_LABELS = {"AMT_INCOME_TOTAL": "Total income of the client"}
-"""Labels the stand-in scorer publishes differently from the dashboard's own, to see which one shows."""
 
 
 def build_standin_serving(
@@ -100,12 +99,20 @@ def build_standin_serving(
         .rename_axis("feature")
         .reset_index()
         .assign(model_version=3, rank=lambda d: d["mean_abs_shap"].rank(ascending=False)),
-        "scores.feature_labels": pd.DataFrame(
-            {
-                "feature": list(weights),
-                "description": None,
-                "label": [PUBLISHED_LABELS.get(f, feature_label(f)) for f in weights],
-            }
+        "scores.feature_codes": pd.DataFrame({"feature": list(weights), "code": [feature_code(f) for f in weights]}),
+        "scores.reason_codes": pd.DataFrame(
+            [
+                {
+                    "code": c.code,
+                    "theme": c.theme,
+                    "title": c.title,
+                    "key_feature": c.key_feature or None,
+                    "key_unit": c.key_unit or None,
+                    "client_template": c.client_template,
+                    "features": 0,
+                }
+                for c in catalogue().values()
+            ]
         ),
         **_standin_model_and_monitoring(int(train.sum()), len(features.columns), report),
     }
@@ -268,23 +275,9 @@ def _write_atomically(path: Path, tables: dict[str, pd.DataFrame]) -> None:
             order = " ORDER BY SK_ID_CURR, run_id" if name == "scores.explanations" else ""  # fast lookups
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame{order}")
             con.unregister("frame")
-        reasons = ", ".join(
-            f"(SELECT label || ' {verb} the risk' FROM reasons r WHERE r.run_id = p.run_id "
-            f"AND r.SK_ID_CURR = p.SK_ID_CURR AND (r.contribution > 0) = {sign} AND r.k = {k}) "
-            f"AS {verb}_risk_{k}"
-            for verb, sign in (("raises", "true"), ("lowers", "false"))
-            for k in (1, 2, 3)
-        )
-        con.execute(f"""CREATE TABLE scores.latest AS
-            WITH reasons AS (
-                SELECT e.run_id, e.SK_ID_CURR, l.label, e.contribution,
-                       row_number() OVER (PARTITION BY e.run_id, e.SK_ID_CURR, e.contribution > 0
-                                          ORDER BY abs(e.contribution) DESC) AS k
-                FROM scores.explanations e JOIN scores.feature_labels l USING (feature)
-                WHERE e.contribution <> 0)
+        con.execute("""CREATE TABLE scores.latest AS
             SELECT p.SK_ID_CURR, p.run_id, p.model_version, p.probability, p.decision, p.threshold,
-                   p.FEATURE_HASH, p.scored_at,
-                   {reasons}
+                   p.FEATURE_HASH, p.scored_at
             FROM scores.predictions p
             QUALIFY row_number() OVER (PARTITION BY SK_ID_CURR ORDER BY scored_at DESC) = 1""")
         con.execute("CHECKPOINT")

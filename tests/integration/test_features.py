@@ -1,6 +1,6 @@
 """The dbt feature store: a real `dbt build` on a small generated warehouse, features recomputed
 independently in pandas from the CSVs, one row per client, incremental builds equal to full rebuilds,
-no lingering file lock, and the generated dbt files in step with the schema contract and the built columns."""
+no lingering file lock, the raw contract read from dbt's source YAML, and every feature described in words."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from featurestore import codegen as dbt_codegen
 from featurestore import docs as feature_docs
 from featurestore.build import BuildResult, FeatureBuildError, build_features
 from ingest.load import ingest_folder
@@ -67,10 +66,10 @@ def assert_feature(features: pd.DataFrame, name: str, expected: pd.Series, *, fi
 
 def test_build_runs_every_model_and_passes_every_test(built: tuple[Settings, BuildResult]) -> None:
     _, result = built
-    assert len(result.models) == 19 and all(m.status == "success" for m in result.models)
+    assert len(result.models) == 18 and all(m.status == "success" for m in result.models)
     assert {t.status for t in result.tests} == {"pass"}
     assert sum(t.kind == "unit_test" for t in result.tests) >= 9
-    assert sum(t.kind == "test" for t in result.tests) > 100
+    assert sum(t.kind == "test" for t in result.tests) > 50
     assert result.rows_processed["client_features"] == result.rows_processed["int_application__clients"]
 
 
@@ -192,16 +191,33 @@ def test_building_without_a_warehouse_says_so(tmp_path: Path) -> None:
         build_features(Settings(home=tmp_path))
 
 
-def test_generated_dbt_files_match_the_schema_contract() -> None:
-    for path, text in dbt_codegen.generated_files().items():
-        assert path.read_text() == text, f"{path} is stale: run `python -m featurestore.codegen`"
-    slugs = [pair[1] for t in dbt_codegen.contract().values() for c in t["columns"] for pair in c["domain"]]
-    assert all(s and s.replace("_", "").isalnum() for s in slugs)
+def test_raw_tables_and_staging_follow_the_source_yaml(built: tuple[Settings, BuildResult]) -> None:
+    """Ingestion created the raw tables from _sources.yml, and staging keeps every contract column with its type."""
+    with duckdb.connect(str(built[0].warehouse_path), read_only=True) as con:
+        for table in tables().values():
+            raw = con.execute(f'describe raw."{table.name}"').fetchall()
+            assert [(r[0], r[1]) for r in raw if r[0] != "_load_id"] == [(c.name, c.type) for c in table.columns]
+        staged = dict(con.execute("select column_name, column_type from (describe staging.stg_bureau)").fetchall())
+    assert all(staged[c.name] == c.type for c in tables()["bureau"].columns)
 
 
-def test_every_built_column_is_documented(built: tuple[Settings, BuildResult]) -> None:
-    for path, text in feature_docs.documentation_files(built[0].warehouse_path).items():
-        assert path.read_text() == text, f"{path} is stale: run `python -m featurestore.docs`"
+def test_every_feature_is_described_in_words(built: tuple[Settings, BuildResult], tmp_path: Path) -> None:
+    """`credit-scoring docs` writes a plain-language comment on every column of client_features."""
+    settings = copy_home(built[0], tmp_path / "home")
+    assert feature_docs.comment_features(settings.warehouse_path) > 800
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        comments = dict(
+            con.execute(
+                "select column_name, comment from duckdb_columns() "
+                "where schema_name = 'features' and table_name = 'client_features'"
+            ).fetchall()
+        )
+    assert all(text and len(text) > 10 for text in comments.values()), [c for c, t in comments.items() if not t]
+    assert "most recent previous applications" in comments["PREV_LAST3_AMT_CREDIT_MEAN"]
+    assert "last 12 months" in comments["CC_L12M_AMT_BALANCE_MEAN"]
+    assert feature_docs.comment_features(settings.warehouse_path) == 0  # already up to date
+    with pytest.raises(feature_docs.UndescribedColumn):
+        feature_docs.describe_features({"client_features": ["MYSTERY_FEATURE"]})
 
 
 def test_nightly_batch_builds_only_its_clients_and_equals_a_full_rebuild(

@@ -101,13 +101,16 @@ def test_tables_keys_and_documentation(warehouse: Settings, champion: Model) -> 
                              WHERE ranks <> range(1, {n_features} + 1)
                                 OR sizes <> list_sort(sizes, 'DESC')""",
     ) == [(0,)]
-    # reasons are plain-language text with the direction that matches the contribution
-    reasons = rows(
+    # every decision has principal reasons whose direction matches the decision (tests/integration/test_decisions.py)
+    assert rows(
         serving,
-        "SELECT raises_risk_1, lowers_risk_1 FROM scores.latest WHERE raises_risk_1 IS NOT NULL "
-        "AND lowers_risk_1 IS NOT NULL LIMIT 5",
-    )
-    assert reasons and all(up.endswith("raised the risk") and down.endswith("lowered the risk") for up, down in reasons)
+        "SELECT count(*) FROM scores.latest WHERE reason_1 IS NULL OR reason_codes IS NULL OR points IS NULL",
+    ) == [(0,)]
+    assert rows(
+        serving,
+        "SELECT count(*) FROM scores.reasons r JOIN scores.predictions p USING (run_id, SK_ID_CURR) "
+        "WHERE (p.decision = 'refuse') <> (r.direction = 'raises')",
+    ) == [(0,)]
     assert rows(serving, "SELECT min(rank), max(rank), count(*) FROM scores.global_importance") == [
         (1, n_features, n_features)
     ]
@@ -383,30 +386,78 @@ def _snapshot(settings: Settings) -> list[tuple]:
         return [con.execute(f"SELECT * FROM {table.qualified} ORDER BY ALL").fetchall() for table in st.TABLES]
 
 
-@pytest.mark.timeout(300)
-def test_readers_only_ever_see_whole_runs(warehouse: Settings, champion: Model, tmp_path: Path) -> None:
-    score(warehouse, model=champion, mode="all")
+def _start_reader(settings: Settings, champion: Model, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """The READER in its own process, once it queries; and the file that stops it."""
     stop, ready = tmp_path / "stop", tmp_path / "ready"
     reader = subprocess.Popen(
-        _python(READER, str(warehouse.home), str(stop), str(ready), str(len(champion.used_features()))),
+        _python(READER, str(settings.home), str(stop), str(ready), str(len(champion.used_features()))),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    deadline = time.monotonic() + 30
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return reader, stop
+
+
+def _reader_report(reader: subprocess.Popen[str], stop: Path) -> dict:
+    """Stop the READER; what it saw, which must hold no error and no half run."""
+    stop.touch()
+    out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err
+    report = json.loads(out)
+    assert report["errors"] == [] and report["violations"] == [], report
+    assert report["queries"] >= 10 and report["publications"] >= 2, report
+    return report
+
+
+@pytest.mark.timeout(300)
+def test_readers_only_ever_see_whole_runs(warehouse: Settings, champion: Model, tmp_path: Path) -> None:
+    score(warehouse, model=champion, mode="all")
+    reader, stop = _start_reader(warehouse, champion, tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
         for _ in range(3):  # the scorer writes and publishes while the reader keeps querying the serving file
             score(warehouse, model=champion, mode="all", chunk_rows=100)
     finally:
-        stop.touch()
-        out, err = reader.communicate(timeout=60)
-    assert reader.returncode == 0, err
-    report = json.loads(out)
-    assert report["errors"] == [] and report["violations"] == []
-    assert report["queries"] >= 10 and report["publications"] >= 2, report
+        _reader_report(reader, stop)
+
+
+PUBLISHER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from scoring.publish import publish
+    from warehouse.settings import Settings
+
+    settings, start = Settings(home=sys.argv[1], mlflow_tracking_uri=sys.argv[2]), Path(sys.argv[3])
+    while not start.exists():
+        pass
+    print(sum(bool(publish(settings).rows) for _ in range(int(sys.argv[4]))))
+""")
+
+
+@pytest.mark.timeout(300)
+def test_two_publishers_at_once_are_serialised_and_readers_see_whole_runs(
+    warehouse: Settings, champion: Model, tmp_path: Path
+) -> None:
+    """Two real processes publish at the same moment, three times each, while a reader keeps querying."""
+    score(warehouse, model=champion, mode="all")
+    start = tmp_path / "start"
+    reader, stop = _start_reader(warehouse, champion, tmp_path)
+    args = (str(warehouse.home), warehouse.tracking_uri, str(start), "3")
+    publishers = [
+        subprocess.Popen(_python(PUBLISHER, *args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        start.touch()
+        ended = [publisher.communicate(timeout=240) for publisher in publishers]
+    finally:
+        _reader_report(reader, stop)
+    assert [p.returncode for p in publishers] == [0, 0], [e for _, e in ended]
+    assert [o.strip() for o, _ in ended] == ["3", "3"], "every publication of both processes completed"
+    assert not list(warehouse.serving_path.parent.glob("*.tmp*")), "no staging file is left behind"
 
 
 @pytest.mark.timeout(420)
@@ -452,7 +503,7 @@ def test_a_killed_scorer_loses_nothing_and_the_next_run_completes(
             (published.run_id + 1, "succeeded" if committed else "failed"),
             (after.run_id, "succeeded"),
         ], stage
-        assert not copy.serving_path.with_name(copy.serving_path.name + ".tmp").exists()
+        assert not list(copy.serving_path.parent.glob("*.tmp*")), "the killed publication's staging file is gone"
 
 
 def _home_copy(settings: Settings, home: Path) -> Settings:

@@ -86,7 +86,9 @@ def test_reweighted_candidates_predict_at_the_real_default_rate(trained: Trainin
         p = by_name[name].result.oof
         p = p[~np.isnan(p)]  # screened on the search sample (stratified: the same default rate)
         uncorrected = float(np.mean(expit(np.log(p / (1 - p)) + offset)))
-        assert 0.25 * data.default_rate < float(np.mean(p)) < 2 * data.default_rate < uncorrected, name
+        corrected = float(np.mean(p))
+        assert 0.25 * data.default_rate < corrected < 2 * data.default_rate, name
+        assert uncorrected > 1.5 * data.default_rate and uncorrected > 1.5 * corrected, name
 
 
 def test_more_days_past_due_raises_the_risk(trained: TrainingSummary, store: Settings, data: TrainingData) -> None:
@@ -210,8 +212,12 @@ def test_report_and_plots_are_logged(trained: TrainingSummary, store: Settings) 
         ),
         ("UPDATE features.client_features SET TARGET = NULL WHERE SK_ID_CURR = 1", "SK_ID_CURR [1]"),
         (
-            "UPDATE features.client_features SET F1 = 'inf'::DOUBLE WHERE SK_ID_CURR = 2",
-            "F1 in 1 rows (SK_ID_CURR [2])",
+            "UPDATE features.client_features SET AMT_CREDIT = 'inf'::DOUBLE WHERE SK_ID_CURR = 2",
+            "AMT_CREDIT in 1 rows (SK_ID_CURR [2])",
+        ),
+        (
+            "ALTER TABLE features.client_features ADD COLUMN NEW_UNEXPLAINED DOUBLE",
+            "1 feature(s) belong to no reason code (NEW_UNEXPLAINED): add rules to dbt/seeds/reason_code_features.csv",
         ),
         ("DROP TABLE features.client_features", "does not exist"),
     ],
@@ -223,7 +229,7 @@ def test_bad_feature_store_is_rejected_with_a_clear_error(tmp_path: Path, sql: s
         con.execute("CREATE SCHEMA features")
         con.execute(f"""CREATE TABLE {FEATURES_TABLE} AS SELECT i AS SK_ID_CURR, i % 2 AS TARGET,
                         'train' AS DATASET, 1 AS APPLICATION_LOAD_ID, hash(i) AS FEATURE_HASH,
-                        (i * 1.5)::DOUBLE AS F1 FROM range(1, 11) t(i)""")
+                        (i * 1.5)::DOUBLE AS AMT_CREDIT FROM range(1, 11) t(i)""")
         con.execute(sql)
     with pytest.raises(FeatureStoreError, match=re.escape(message)):
         load_training_data(settings)

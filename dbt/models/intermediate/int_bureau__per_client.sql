@@ -23,45 +23,53 @@
 {%- set history = {'DPD_LEVEL_MAX': ['max', 'mean'], 'IS_LATE_MEAN': ['mean'], 'IS_LATE_TW_MEAN': ['mean'],
                    'DEBT_CREDIT_PERC': ['mean', 'max']} -%}
 {%- for months in var('month_windows') -%}
-    {%- do history.update({'L' ~ months ~ 'M_IS_LATE_MEAN': ['mean', 'max'], 'L' ~ months ~ 'M_MONTHS_BALANCE_SIZE': ['sum']}) -%}
+    {%- do history.update({'L' ~ months ~ 'M_IS_LATE_MEAN': ['mean', 'max'],
+                           'L' ~ months ~ 'M_MONTHS_BALANCE_SIZE': ['sum']}) -%}
 {%- endfor -%}
 {%- set status_shares = {} -%}
 {%- for pair in domain_of('bureau_balance', 'STATUS') + [[none, 'NAN']] -%}
     {%- do status_shares.update({'STATUS_' ~ pair[1] ~ '_MEAN': ['mean']}) -%}
 {%- endfor %}
 
-with credits as (
+with
+
+credits as (
+    -- A credit's monthly history (NULL without one) beside its own columns.
     select
-        b.*,
-        h.* exclude (SK_ID_BUREAU, _max_load_id),
-        {{ safe_div('b.AMT_CREDIT_SUM_DEBT', 'b.AMT_CREDIT_SUM') }} as DEBT_CREDIT_PERC,
-        greatest(b._load_id, coalesce(h._max_load_id, -1)) as _row_load_id
-    from {{ stg }} as b
-    left join {{ per_credit }} as h using (SK_ID_BUREAU)
+        *,
+        {{ safe_div('AMT_CREDIT_SUM_DEBT', 'AMT_CREDIT_SUM') }} as DEBT_CREDIT_PERC,
+        greatest(_load_id, coalesce(_max_load_id, -1)) as _row_load_id
+    from {{ stg }}
+    left join {{ per_credit }} using (SK_ID_BUREAU)
     {% if is_incremental() -%}
-    where b.SK_ID_CURR in (
+    where SK_ID_CURR in (
         {{ new_keys(stg, 'SK_ID_CURR', watermark_id) }}
         union
         select SK_ID_CURR from {{ stg }} where SK_ID_BUREAU in (
             {{ new_keys(per_credit, 'SK_ID_BUREAU', watermark_id, '_max_load_id') }})
     )
     {%- endif %}
+),
+
+per_client as (
+    select
+        SK_ID_CURR,
+        count(*) as BURO_COUNT,
+        {{ aggregates(numeric, 'BURO_') }},
+        {{ category_shares('bureau', ['CREDIT_ACTIVE', 'CREDIT_CURRENCY', 'CREDIT_TYPE'], 'BURO_') }},
+        {{ aggregates(status_shares, 'BURO_') }},
+        {{ aggregates(history, 'BURO_') }},
+        {{ safe_div('sum(AMT_CREDIT_SUM_DEBT)', 'sum(AMT_CREDIT_SUM)') }} as BURO_TOTAL_DEBT_CREDIT_PERC,
+        {{ safe_div('sum(AMT_CREDIT_SUM_OVERDUE)', 'sum(AMT_CREDIT_SUM_DEBT)') }} as BURO_TOTAL_OVERDUE_DEBT_PERC,
+        {{ trend('AMT_CREDIT_SUM', 'DAYS_CREDIT') }} as BURO_AMT_CREDIT_SUM_TREND,
+        {%- for status in ['Active', 'Closed'] %}
+        {%- set subset = "CREDIT_ACTIVE = '" ~ status ~ "'" %}
+        {{ agg_sql('size', none, subset) }} as {{ status | upper }}_COUNT,
+        {{ aggregates(numeric, status | upper ~ '_', where=subset) }},
+        {%- endfor %}
+        max(_row_load_id) as _max_load_id
+    from credits
+    group by SK_ID_CURR
 )
 
-select
-    SK_ID_CURR,
-    count(*) as BURO_COUNT,
-    {{ aggregates(numeric, 'BURO_') }},
-    {{ category_shares('bureau', ['CREDIT_ACTIVE', 'CREDIT_CURRENCY', 'CREDIT_TYPE'], 'BURO_') }},
-    {{ aggregates(status_shares, 'BURO_') }},
-    {{ aggregates(history, 'BURO_') }},
-    {{ safe_div('sum(AMT_CREDIT_SUM_DEBT)', 'sum(AMT_CREDIT_SUM)') }} as BURO_TOTAL_DEBT_CREDIT_PERC,
-    {{ safe_div('sum(AMT_CREDIT_SUM_OVERDUE)', 'sum(AMT_CREDIT_SUM_DEBT)') }} as BURO_TOTAL_OVERDUE_DEBT_PERC,
-    {{ trend("AMT_CREDIT_SUM", "DAYS_CREDIT") }} as BURO_AMT_CREDIT_SUM_TREND,
-    {%- for status in ['Active', 'Closed'] %}
-    count(*) filter (where CREDIT_ACTIVE = '{{ status }}') as {{ status | upper }}_COUNT,
-    {{ aggregates(numeric, status | upper ~ '_', where="CREDIT_ACTIVE = '" ~ status ~ "'") }},
-    {%- endfor %}
-    max(_row_load_id) as _max_load_id
-from credits
-group by SK_ID_CURR
+select * from per_client

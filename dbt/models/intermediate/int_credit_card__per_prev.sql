@@ -1,16 +1,28 @@
 {#- One row per previous credit card with monthly history: its length, utilisation and lateness. -#}
 {{ config(unique_key='SK_ID_PREV') }}
-{%- set watermark_id = watermark() -%}
 {%- set stg = ref('stg_credit_card_balance') %}
 
-select
-    SK_ID_PREV,
-    min(SK_ID_CURR) as SK_ID_CURR,
-    count(*) as MONTHS_COUNT,
-    max({{ safe_div('AMT_BALANCE', 'AMT_CREDIT_LIMIT_ACTUAL') }}) as UTILISATION_MAX,
-    arg_max({{ safe_div('AMT_BALANCE', 'AMT_CREDIT_LIMIT_ACTUAL') }}, MONTHS_BALANCE) as LAST_UTILISATION,
-    max(SK_DPD) as SK_DPD_MAX,
-    max(_load_id) as _max_load_id
-from {{ stg }}
-{{ only_changed('SK_ID_PREV', new_keys(stg, 'SK_ID_PREV', watermark_id)) }}
-group by SK_ID_PREV
+with
+
+monthly as (
+    select
+        *,
+        {{ safe_div('AMT_BALANCE', 'AMT_CREDIT_LIMIT_ACTUAL') }} as UTILISATION
+    from {{ stg }}
+    {{ only_changed('SK_ID_PREV', new_keys(stg, 'SK_ID_PREV', watermark())) }}
+),
+
+per_card as (
+    select
+        SK_ID_PREV,
+        min(SK_ID_CURR) as SK_ID_CURR,
+        count(*) as MONTHS_COUNT,
+        max(UTILISATION) as UTILISATION_MAX,
+        max_by(UTILISATION, MONTHS_BALANCE) as LAST_UTILISATION,
+        max(SK_DPD) as SK_DPD_MAX,
+        max(_load_id) as _max_load_id
+    from monthly
+    group by SK_ID_PREV
+)
+
+select * from per_card

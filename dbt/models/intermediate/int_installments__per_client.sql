@@ -1,7 +1,6 @@
 {#- One row per client with instalment history: the kernel's INSTAL_ aggregates (DPD / DBD clipped at 0,
     PAYMENT_PERC, PAYMENT_DIFF), the last instalments, the last year, trends and per-loan summaries. -#}
 {{ config(unique_key='SK_ID_CURR') }}
-{%- set watermark_id = watermark() -%}
 {%- set stg = ref('stg_installments_payments') -%}
 {%- set kernel = {
     'NUM_INSTALMENT_VERSION': ['nunique'],
@@ -17,36 +16,55 @@
                   'IS_LATE': ['mean']} -%}
 {%- set loan = {'LATE_PERC': ['mean', 'max'], 'PAID_PERC': ['mean', 'min'], 'DPD_MAX': ['mean'],
                 'INSTALMENTS_NUNIQUE': ['mean', 'sum']} -%}
-{%- set changed = only_changed('SK_ID_CURR', new_keys(stg, 'SK_ID_CURR', watermark_id)) -%}
+{%- set changed = only_changed('SK_ID_CURR', new_keys(stg, 'SK_ID_CURR', watermark())) -%}
 {%- set last_n = var('last_instalments') %}
 
-with payments as (
+with
+
+payments as (
     select
         *,
         {{ clip_lower('DAYS_ENTRY_PAYMENT - DAYS_INSTALMENT') }} as DPD,
         {{ clip_lower('DAYS_INSTALMENT - DAYS_ENTRY_PAYMENT') }} as DBD,
         {{ safe_div('AMT_PAYMENT', 'AMT_INSTALMENT') }} as PAYMENT_PERC,
         AMT_INSTALMENT - AMT_PAYMENT as PAYMENT_DIFF,
-        (DAYS_ENTRY_PAYMENT > DAYS_INSTALMENT)::INTEGER as IS_LATE,
-        row_number() over (partition by SK_ID_CURR
-                           order by DAYS_INSTALMENT desc nulls last, SK_ID_PREV desc,
-                                    NUM_INSTALMENT_NUMBER desc, DAYS_ENTRY_PAYMENT desc nulls last,
-                                    AMT_PAYMENT desc nulls last) as RECENT_RANK
+        case when DAYS_ENTRY_PAYMENT > DAYS_INSTALMENT then 1 when DAYS_ENTRY_PAYMENT <= DAYS_INSTALMENT then 0 end
+            as IS_LATE
     from {{ stg }}
     {{ changed }}
 ),
 
-per_row as (
+-- The client's most recent payments: ranked on the few columns they summarise (cheap to sort).
+recent_payments as (
+    select
+        SK_ID_CURR,
+        {{ recent.keys() | join(', ') }},
+        row_number() over (partition by SK_ID_CURR
+                           order by DAYS_INSTALMENT desc nulls last, SK_ID_PREV desc,
+                                    NUM_INSTALMENT_NUMBER desc, DAYS_ENTRY_PAYMENT desc nulls last,
+                                    AMT_PAYMENT desc nulls last) as RECENT_RANK
+    from payments
+),
+
+last_payments as (
+    select
+        SK_ID_CURR,
+        {{ aggregates(recent, 'INSTAL_LAST' ~ last_n ~ '_') }}
+    from recent_payments
+    where RECENT_RANK <= {{ last_n }}
+    group by SK_ID_CURR
+),
+
+per_payment as (
     select
         SK_ID_CURR,
         count(*) as INSTAL_COUNT,
         {{ aggregates(kernel, 'INSTAL_') }},
-        {{ aggregates(recent, 'INSTAL_LAST' ~ last_n ~ '_', where='RECENT_RANK <= ' ~ last_n) }},
         {{ aggregates(recent, 'INSTAL_L365D_', where='DAYS_INSTALMENT >= -365') }},
-        count(*) filter (where DAYS_INSTALMENT >= -365) as INSTAL_L365D_COUNT,
-        {{ trend("DPD", "DAYS_INSTALMENT") }} as INSTAL_DPD_TREND,
+        {{ agg_sql('size', none, 'DAYS_INSTALMENT >= -365') }} as INSTAL_L365D_COUNT,
+        {{ trend('DPD', 'DAYS_INSTALMENT') }} as INSTAL_DPD_TREND,
         {{ safe_div('sum(DPD / (1 - least(DAYS_INSTALMENT, 0) / 30.0))',
-                    'sum(1.0 / (1 - least(DAYS_INSTALMENT, 0) / 30.0)) filter (where DPD is not null)') }}
+                    'sum(case when DPD is not null then 1.0 / (1 - least(DAYS_INSTALMENT, 0) / 30.0) end)') }}
             as INSTAL_DPD_TW_MEAN,
         max(_load_id) as _max_load_id
     from payments
@@ -61,8 +79,24 @@ loans as (
     from {{ ref('int_installments__per_prev') }}
     {{ changed }}
     group by SK_ID_CURR
+),
+
+per_client as (
+    select
+        per_payment.SK_ID_CURR,
+        per_payment.INSTAL_COUNT,
+        {{ aggregate_names(kernel, 'INSTAL_', 'per_payment') }},
+        {{ aggregate_names(recent, 'INSTAL_LAST' ~ last_n ~ '_', 'last_payments') }},
+        {{ aggregate_names(recent, 'INSTAL_L365D_', 'per_payment') }},
+        per_payment.INSTAL_L365D_COUNT,
+        per_payment.INSTAL_DPD_TREND,
+        per_payment.INSTAL_DPD_TW_MEAN,
+        loans.INSTAL_LOANS_COUNT,
+        {{ aggregate_names(loan, 'INSTAL_LOAN_', 'loans') }},
+        per_payment._max_load_id
+    from per_payment
+    inner join last_payments on per_payment.SK_ID_CURR = last_payments.SK_ID_CURR
+    left join loans on per_payment.SK_ID_CURR = loans.SK_ID_CURR
 )
 
-select per_row.* exclude (_max_load_id), loans.* exclude (SK_ID_CURR), per_row._max_load_id
-from per_row
-left join loans using (SK_ID_CURR)
+select * from per_client

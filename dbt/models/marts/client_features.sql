@@ -1,61 +1,65 @@
 {#- The feature store: one row per client (train, test and nightly-batch applications) with the application's
-    features and every per-client aggregate. Clients without rows in a history table get NULL aggregates and zero
-    counts (columns named *_COUNT, *_SIZE, *_NUNIQUE). FEATURE_HASH hashes every feature, doubles rounded to single
-    precision: parallel floating-point sums differ in the last bits between a full and an incremental build. Incremental: only clients whose application or history
-    changed since the last build (watermark kept in intermediate.client_features__watermark) are rebuilt. -#}
+    features and every per-client history aggregate. A client without rows in a history table gets NULL aggregates
+    and zero counts (columns named *_COUNT, *_SIZE, *_NUNIQUE). FEATURE_HASH changes exactly when a feature does.
+    Incremental: a nightly build rebuilds only the clients whose application or history changed since the last
+    build (the watermark lives in intermediate.client_features__watermark). -#}
 {%- set histories = ['int_bureau__per_client', 'int_previous__per_client', 'int_pos__per_client',
                      'int_installments__per_client', 'int_credit_card__per_client'] -%}
 {%- set upstream = ['int_application__clients'] + histories -%}
 {%- set watermark_table = 'intermediate.client_features__watermark' -%}
-{#- The hook is a string rendered at run time, when ref() resolves to the upstream tables. -#}
+{#- The hooks are strings rendered at run time, when ref() resolves to the upstream tables. -#}
 {{ config(
     unique_key='SK_ID_CURR',
     pre_hook="{{ log_watermark_before(stored_watermark('" ~ watermark_table ~ "')) }}",
     post_hook=[
         "{{ log_rows_processed('select count(*) from (' ~ changed_clients(" ~ upstream | tojson
-            ~ ", '__WATERMARK__') ~ ')') }}",
+            ~ ", '__WATERMARK__') ~ ') as changed') }}",
         "{{ record_watermark('" ~ watermark_table ~ "', " ~ upstream | tojson ~ ") }}",
     ],
 ) }}
-{%- set watermark_id = stored_watermark(watermark_table) -%}
-{%- set non_features = ['SK_ID_CURR', 'TARGET', 'DATASET', 'APPLICATION_LOAD_ID'] -%}
-{%- set features, hashed = [], [] -%}
+{%- set non_features = ['SK_ID_CURR', 'TARGET', 'DATASET', 'APPLICATION_LOAD_ID', '_max_load_id'] -%}
+{%- set features, selected = [], [] -%}
 {%- if execute -%}
-    {%- for col in adapter.get_columns_in_relation(ref('int_application__clients'))
-           if col.name not in non_features and col.name != '_max_load_id' -%}
-        {%- do features.append('clients.' ~ adapter.quote(col.name)) -%}
-        {%- do hashed.append(hash_argument(col)) -%}
-    {%- endfor -%}
-    {%- for model in histories -%}
-        {%- for col in adapter.get_columns_in_relation(ref(model)) if col.name not in ('SK_ID_CURR', '_max_load_id') -%}
-            {%- set qualified = model ~ '.' ~ adapter.quote(col.name) -%}
-            {%- if col.name.endswith('_COUNT') or col.name.endswith('_SIZE') or col.name.endswith('_NUNIQUE') -%}
-                {%- do features.append('coalesce(' ~ qualified ~ ', 0) as ' ~ adapter.quote(col.name)) -%}
+    {%- for model in upstream -%}
+        {%- for column in adapter.get_columns_in_relation(ref(model)) if column.name not in non_features -%}
+            {%- do features.append(column) -%}
+            {%- if model != 'int_application__clients' and column.name.endswith(('_COUNT', '_SIZE', '_NUNIQUE')) -%}
+                {%- do selected.append('coalesce(' ~ model ~ '.' ~ column.name ~ ', 0) as ' ~ column.name) -%}
             {%- else -%}
-                {%- do features.append(qualified) -%}
+                {%- do selected.append(model ~ '.' ~ column.name) -%}
             {%- endif -%}
-            {%- do hashed.append(hash_argument(col)) -%}
         {%- endfor -%}
     {%- endfor -%}
 {%- endif %}
 
-with clients as (
-    select * from {{ ref('int_application__clients') }}
-    {%- if is_incremental() %}
-    where SK_ID_CURR in ({{ changed_clients(upstream, watermark_id) }})
-    {%- endif %}
+with
+
+{% if is_incremental() -%}
+changed as (
+    {{ changed_clients(upstream, stored_watermark(watermark_table)) }}
 ),
 
+{% endif -%}
+{%- for model in upstream %}
+{{ model }} as (
+    select * from {{ ref(model) }}
+    {%- if is_incremental() %}
+    where SK_ID_CURR in (select SK_ID_CURR from changed)
+    {%- endif %}
+),
+{% endfor %}
 features as (
     select
-        clients.SK_ID_CURR,
-        clients.TARGET,
-        clients.DATASET,
-        clients.APPLICATION_LOAD_ID,
-        {{ features | join(',\n        ') }}
-    from clients
+        int_application__clients.SK_ID_CURR,
+        int_application__clients.TARGET,
+        int_application__clients.DATASET,
+        int_application__clients.APPLICATION_LOAD_ID
+        {%- for item in selected %},
+        {{ item }}
+        {%- endfor %}
+    from int_application__clients
     {%- for model in histories %}
-    left join {{ ref(model) }} as {{ model }} on {{ model }}.SK_ID_CURR = clients.SK_ID_CURR
+    left join {{ model }} on int_application__clients.SK_ID_CURR = {{ model }}.SK_ID_CURR
     {%- endfor %}
 )
 
@@ -64,6 +68,8 @@ select
     TARGET,
     DATASET,
     APPLICATION_LOAD_ID,
-    hash({{ hashed | join(', ') }}) as FEATURE_HASH,
-    * exclude (SK_ID_CURR, TARGET, DATASET, APPLICATION_LOAD_ID)
+    {{ feature_hash(features) }} as FEATURE_HASH
+    {%- for column in features %},
+    {{ column.name }}
+    {%- endfor %}
 from features

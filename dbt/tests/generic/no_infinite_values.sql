@@ -1,12 +1,42 @@
-{#- Fails for every row holding +/-infinity or NaN in a DOUBLE column (division by zero must give NULL). -#}
+{#- Fails when a DOUBLE column holds +/-infinity or NaN (division by zero must give NULL), naming the columns.
+    One aggregate per column (the largest absolute value is infinite or NaN when one value is): a wide table is
+    read once, and the checks run on a single row. In an incremental model (with _max_load_id), only the rows this
+    build rebuilt are read: a night's checks cost in proportion to its batch (a full build checks every row). -#}
 {% test no_infinite_values(model) %}
-{%- set cols = [] -%}
+{%- set columns, incremental = [], [] -%}
 {%- if execute -%}
-  {%- for col in adapter.get_columns_in_relation(model) if col.dtype | upper == 'DOUBLE' -%}
-    {%- do cols.append(adapter.quote(col.name)) -%}
-  {%- endfor -%}
+    {%- for column in adapter.get_columns_in_relation(model) -%}
+        {%- if column.dtype | upper == 'DOUBLE' -%}{%- do columns.append(column.name) -%}{%- endif -%}
+        {%- if column.name == '_max_load_id' -%}{%- do incremental.append(true) -%}{%- endif -%}
+    {%- endfor -%}
 {%- endif -%}
-select *
-from {{ model }}
-where {% for c in cols %}not isfinite(coalesce({{ c }}, 0)){{ " or " if not loop.last }}{% else %}false{% endfor %}
+{%- if not columns -%}
+select 1 as no_double_column where false
+{%- else %}
+with
+
+largest as (
+    select
+        {%- for column in columns %}
+        max(abs({{ column }})) as {{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ model }}
+    {%- if incremental %}
+    where _max_load_id > {{ watermark_of_this_build(model.identifier) }}
+    {%- endif %}
+)
+
+select
+    concat_ws(
+        ', ',
+        {%- for column in columns %}
+        case when {{ not_finite(column) }} then '{{ column }}' end{{ ',' if not loop.last }}
+        {%- endfor %}
+    ) as infinite_columns
+from largest
+where
+    {%- for column in columns %}
+    {{ 'or ' if not loop.first }}{{ not_finite(column) }}
+    {%- endfor %}
+{%- endif %}
 {% endtest %}

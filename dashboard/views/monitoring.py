@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
+from warehouse.vocabulary import UnknownFeature, feature_label
 
 STATUS_WORDS = {"succeeded": "✔ succeeded", "failed": "✖ failed", "running": "… running", "skipped": "– skipped"}
 BAND_WORDS = {"stable": "stable", "watch": "⚠ watch", "act": "✖ act"}
@@ -13,7 +14,6 @@ BAND_WORDS = {"stable": "stable", "watch": "⚠ watch", "act": "✖ act"}
 cfg = ui.settings()
 st.title("Monitoring")
 ui.require_serving(cfg)
-label = ui.labeler(cfg)
 
 
 def status_table(df: pd.DataFrame, columns: list[str]) -> None:
@@ -34,7 +34,12 @@ def _status_colour(value: str) -> str:
 
 def _meaning(variable: str) -> str:
     """Plain name of a monitored variable (a feature, or the score)."""
-    return "Risk score (probability of default)" if variable == "score" else label(variable)
+    if variable == "score":
+        return "Risk score (probability of default)"
+    try:
+        return feature_label(variable)
+    except UnknownFeature:
+        return variable
 
 
 def runs_section() -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, ui
+from monitoring.fairness import TRAINING_SCOPE
+from scoring.fairness import ATTRIBUTES
+from warehouse.vocabulary import PLACEHOLDER
 
 METRIC_NAMES = {
     "roc_auc": "ROC AUC (1 = perfect ranking, 0.5 = chance)",
@@ -81,16 +85,84 @@ def _metrics(raw: object) -> dict:
 
 
 def importance_section(version: str | None) -> None:
-    """The features with the largest average impact on scores."""
+    """The reason codes with the largest average effect on scores."""
     st.subheader("What the model looks at")
-    top = data.global_importance(cfg, version)
+    top = data.code_importance(cfg, version)
     if top.empty:
-        st.info("No global importance published for this model version.")
+        st.info("No importance per reason code published for this model version.")
         return
-    label = ui.labeler(cfg)
-    ui.chart(charts.importance(top, label), "importance")
-    names = ", ".join(label(f).lower() for f in top["feature"].head(3))
+    ui.chart(charts.importance(top.head(15)), "importance")
+    names = ", ".join(t.lower() for t in top["title"].head(3))
     ui.takeaway(f"Across all clients, the score depends most on {names}.")
+
+
+def catalogue_section() -> None:
+    """The reason-code catalogue: what each code means and how it is worded."""
+    st.subheader("The reason codes")
+    codes = data.reason_codes(cfg)
+    if codes.empty:
+        st.info("No reason-code catalogue published yet.")
+        return
+    st.caption(
+        "Every model feature belongs to exactly one code (dbt/seeds/reason_code_features.csv). A decision's "
+        "principal reasons are the codes whose features moved its score most, worded with the client's figures."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Code": codes["code"],
+                "Theme": codes["theme"],
+                "Reason": codes["title"],
+                "The client reads": [PLACEHOLDER.sub(r"[\1]", t).replace("_", " ") for t in codes["client_template"]],
+                "Features": codes["features"],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def fairness_section() -> None:
+    """The latest fairness check: approval and defaults per group, the four-fifths rule."""
+    st.subheader("Fairness")
+    table = data.fairness(cfg)
+    if table.empty:
+        st.info("No fairness check published yet (`credit-scoring fairness`, or the next nightly run).")
+        return
+    failing = table[(table["four_fifths_rule"] == "fails") & (table["scope"] != TRAINING_SCOPE)]
+    shown = pd.DataFrame(
+        {
+            "Decisions": table["scope"],
+            "Attribute": table["attribute"].map(ATTRIBUTES),
+            "Group": table["group"],
+            "Clients": [f"{int(c):,}" for c in table["clients"]],
+            "Approved": [ui.percent(r) for r in table["approval_rate"]],
+            "Disparate impact": [_number(v) for v in table["disparate_impact"]],
+            "Four-fifths rule": table["four_fifths_rule"],
+            "Defaulted among accepted": [_share(v) for v in table["observed_default_rate_accepted"]],
+            "Predicted risk of accepted": [_share(v) for v in table["predicted_default_rate_accepted"]],
+            "Calibration": [_number(v) for v in table["calibration"]],
+        }
+    )
+    st.dataframe(shown, hide_index=True, width="stretch")
+    checked = str(table["computed_at"].iloc[0])[:16]
+    if failing.empty:
+        ui.takeaway(f"Every group passes the four-fifths rule (check of {checked} UTC).")
+    else:
+        names = ", ".join(f"{ATTRIBUTES[r.attribute].lower()} {r.group}" for r in failing.itertuples())
+        ui.takeaway(
+            f"Approved at less than 80% of the rate of the most approved group: {names} (check of {checked} UTC)."
+        )
+
+
+def _number(value: float) -> str:
+    """A ratio with two decimals, blank when unknown."""
+    return "" if pd.isna(value) else f"{value:.2f}"
+
+
+def _share(value: float) -> str:
+    """A share in %, blank when unknown."""
+    return "" if pd.isna(value) else ui.percent(value)
 
 
 with ui.page_guard():
@@ -98,3 +170,5 @@ with ui.page_guard():
     st.caption(f"Champion model version used by the latest scoring run: {champion or 'none yet'}")
     card_section(champion)
     importance_section(champion)
+    catalogue_section()
+    fairness_section()

@@ -1,7 +1,8 @@
-"""Portfolio: approval rate, score distribution, bad rate by score band, clients per run."""
+"""Portfolio: approval rate, score distribution, clients by score band (points), clients per run."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, ui
@@ -42,22 +43,33 @@ def score_section(threshold: float | None) -> None:
     )
 
 
-def bad_rate_section() -> None:
-    """Observed default rate per score band, where the outcome is known."""
-    st.subheader("Defaults by score band")
-    bands = data.bad_rate_by_band(cfg)
+def bands_section() -> None:
+    """Clients per score band with their decisions, predicted risk and (where known) observed defaults."""
+    st.subheader("Clients by score band")
+    bands = data.band_summary(cfg)
     if bands.empty:
-        st.info(
-            "No scored client has a known outcome yet (only training clients have one), "
-            "so the default rate per score band cannot be shown."
-        )
+        st.info("No score in points is published yet (a newer `credit-scoring score` run publishes them).")
         return
-    ui.chart(charts.bad_rate(bands), "bad_rate")
-    low, high = bands["bad_rate"].iloc[0], bands["bad_rate"].iloc[-1]
-    ratio = f"{high / low:.1f} times as often as" if low > 0 else "more often than"
+    ui.chart(charts.score_bands(bands), "bands")
+    table = pd.DataFrame(
+        {
+            "Band": bands["score_band"],
+            "Points": [f"{a:.0f} to {b:.0f}" for a, b in zip(bands["points_from"], bands["points_to"], strict=True)],
+            "Clients": [f"{int(c):,}" for c in bands["clients"]],
+            "Accepted": [ui.percent(a / c) for a, c in zip(bands["accepted"], bands["clients"], strict=True)],
+            "Predicted risk": [ui.percent(p) for p in bands["mean_probability"]],
+            "Observed defaults": [
+                ui.percent(r) if n else "no outcome yet"
+                for r, n in zip(bands["bad_rate"], bands["with_outcome"], strict=True)
+            ],
+        }
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+    safest, riskiest = bands.iloc[0], bands.iloc[-1]
     ui.takeaway(
-        f"Clients in the riskiest band defaulted {ui.percent(high)} of the time, {ratio} the "
-        f"safest band ({ui.percent(low)}): the score ranks clients by risk."
+        f"Band {safest['score_band']} carries a predicted risk of {ui.percent(safest['mean_probability'])}, band "
+        f"{riskiest['score_band']} {ui.percent(riskiest['mean_probability'])}: each band down doubles the odds of "
+        "default."
     )
 
 
@@ -78,8 +90,5 @@ def runs_section() -> None:
 with ui.page_guard():
     current_threshold = headline()
     score_section(current_threshold)
-    left, right = st.columns(2)
-    with left:
-        bad_rate_section()
-    with right:
-        runs_section()
+    bands_section()
+    runs_section()

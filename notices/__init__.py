@@ -1,0 +1,1 @@
+"""Refusal notices: the letter a refused client receives, as HTML and PDF."""
