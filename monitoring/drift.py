@@ -5,7 +5,8 @@ sample, as training ranks them) plus the score:
 - evidently 0.7's DataDriftPreset, one statistical test per column (its default choice: Wasserstein distance
   for numeric columns of more than 1,000 rows, Jensen-Shannon or chi-square for categorical-looking ones),
   saved as an HTML report under `reports_dir`; its verdicts go to `monitoring.feature_drift`;
-- the population stability index (PSI), computed here, into `monitoring.psi`.
+- the population stability index (PSI), computed here on reference deciles, into `monitoring.psi` (evidently's
+  PSI bins both samples on equal-width bins, where one outlier hides a shift: tests/unit/test_drift.py).
 The reference is a seeded sample of training clients; both sides are capped at `settings.drift_sample_rows`
 rows to bound time and memory (benchmarks/bench_drift.py). The score is the champion's probability of
 default, recomputed here so both sides come from the same model. On training clients it is an in-sample

@@ -243,10 +243,16 @@ def test_pages_follow_a_new_publication(served: Settings) -> None:
 
 
 @pytest.fixture
-def pipeline_served(served_warehouse: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The serving file published by the real pipeline (generate, ingest, dbt, train, score), for the app."""
-    _use(served_warehouse, monkeypatch)
-    return served_warehouse
+def pipeline_served(
+    served_warehouse: Settings, published: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The serving file published by the real pipeline (generate, ingest, dbt, train, score), for the app, with
+    the manager's account (in a copy of its own: the pipeline's home stays as the session built it)."""
+    users = tmp_path / "dashboard_users.toml"
+    shutil.copy(published.dashboard_users_file, users)
+    settings = served_warehouse.replace(dashboard_users_file=users)
+    _use(settings, monkeypatch)
+    return settings
 
 
 FORBIDDEN = re.compile(r"_|perc\b|e\+0|log-odds|\{", re.IGNORECASE)
@@ -322,8 +328,11 @@ def test_model_page_shows_the_card_of_the_real_champion(pipeline_served: Setting
     assert len(figures(at)) == 1  # importance per reason code
 
 
-def test_model_page_shows_the_fairness_table(served_warehouse: Settings, tmp_path, monkeypatch) -> None:
+def test_model_page_shows_the_fairness_table(
+    served_warehouse: Settings, published: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = copy_home(served_warehouse, tmp_path / "home")
+    shutil.copy(published.dashboard_users_file, settings.dashboard_users_file)
     check_fairness(settings)
     publish(settings)
     _use(settings, monkeypatch)
