@@ -39,6 +39,7 @@ st.title("The model behind the decisions")
 ui.require_serving(cfg)
 
 
+# The model card's technical details, in the order and the words the page shows them.
 CARD_DETAILS = {
     "model_name": "Registered model",
     "candidate": "Recipe",
@@ -47,7 +48,6 @@ CARD_DETAILS = {
     "run_id": "MLflow run",
     "report_path": "Training report",
 }
-"""The model card's technical details, in the order and the words the page shows them."""
 
 
 def card_section(version: str | None) -> None:
