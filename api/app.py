@@ -80,6 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
             row = _one(con, f"SELECT * FROM {st.LATEST.qualified} WHERE {ID_COLUMN} = ?", [client_id])
             if row is None:
                 raise HTTPException(404, f"client {client_id} has no published decision")
+            row.setdefault("final_decision", row["decision"])  # published before reviews existed: nobody reviewed
+            row.setdefault("overridden", False)
             reasons = _rows(
                 con,
                 f"SELECT r.*, c.title FROM {st.REASONS.qualified} AS r "
