@@ -40,8 +40,7 @@ WORDS = {
     "FLAG_OWN_REALTY": {"Y": "Yes", "N": "No"},
 }
 
-SAVED_KEY = "review_saved"
-"""The confirmation of the review just saved, shown once after the page reruns with it."""
+SAVED_KEY = "review_saved"  # the confirmation of the review just saved, shown once after the page reruns with it
 
 REVIEW_KEYS = ("review_action", "review_reason", "review_comment")
 
