@@ -8,9 +8,10 @@ import streamlit as st
 
 from dashboard import ui
 
+# The pages, deliberately not in a folder named pages/: Streamlit would serve those by URL without this script
+# (so without signing in) on the first visit after the server starts. (A comment, not a docstring: Streamlit's
+# "magic" would print a bare string on every page.)
 PAGES = Path(__file__).parent / "views"
-"""The pages, deliberately not in a folder named pages/: Streamlit would serve those by URL without this script
-(so without signing in) on the first visit after the server starts."""
 
 st.set_page_config(page_title="Credit decisions", page_icon=":material/credit_score:", layout="wide")
 cfg = ui.settings()

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from warehouse import vocabulary
 from warehouse.features import FEATURES_TABLE
 from warehouse.schema import NOT_AVAILABLE, tables
 from warehouse.sql import literal, quote
@@ -164,9 +165,9 @@ def models() -> dict[str, tuple[str, dict[str, str], str]]:
         "int_bureau__per_client": (
             "bureau",
             {
-                "BURO_": "over all the client's Credit Bureau credits",
-                "ACTIVE_": "over the client's active Credit Bureau credits (CREDIT_ACTIVE = 'Active')",
-                "CLOSED_": "over the client's closed Credit Bureau credits (CREDIT_ACTIVE = 'Closed')",
+                "BURO_": _over("BURO_"),
+                "ACTIVE_": _over("ACTIVE_", "CREDIT_ACTIVE = 'Active'"),
+                "CLOSED_": _over("CLOSED_", "CREDIT_ACTIVE = 'Closed'"),
             },
             "One row per client with Credit Bureau credits: the kernel's BURO_ / ACTIVE_ / CLOSED_ aggregates, "
             "category shares, monthly history per credit averaged over credits, trends.",
@@ -174,9 +175,9 @@ def models() -> dict[str, tuple[str, dict[str, str], str]]:
         "int_previous__per_client": (
             "previous_application",
             {
-                "PREV_": "over all the client's previous Home Credit applications",
-                "APPROVED_": "over the client's approved previous applications",
-                "REFUSED_": "over the client's refused previous applications",
+                "PREV_": _over("PREV_"),
+                "APPROVED_": _over("APPROVED_", "NAME_CONTRACT_STATUS = 'Approved'"),
+                "REFUSED_": _over("REFUSED_", "NAME_CONTRACT_STATUS = 'Refused'"),
                 f"PREV_LAST{last_applications}_": f"over the client's {last_applications} most recent previous "
                 "applications (by DAYS_DECISION)",
                 f"PREV_FIRST{first_applications}_": f"over the client's {first_applications} oldest previous "
@@ -194,7 +195,7 @@ def models() -> dict[str, tuple[str, dict[str, str], str]]:
         "int_pos__per_client": (
             "POS_CASH_balance",
             {
-                "POS_": "over all monthly rows of the client's previous POS / cash loans",
+                "POS_": _over("POS_"),
                 **{
                     f"POS_L{w}M_": f"over the client's POS / cash loan months in the last {w} months "
                     f"(MONTHS_BALANCE >= -{w})"
@@ -213,7 +214,7 @@ def models() -> dict[str, tuple[str, dict[str, str], str]]:
         "int_installments__per_client": (
             "installments_payments",
             {
-                "INSTAL_": "over all the client's instalment payments",
+                "INSTAL_": _over("INSTAL_"),
                 f"INSTAL_LAST{last_instalments}_": f"over the client's {last_instalments} most recent payment rows "
                 "(by DAYS_INSTALMENT)",
                 "INSTAL_L365D_": "over the client's payments of instalments due in the last 365 days",
@@ -230,7 +231,7 @@ def models() -> dict[str, tuple[str, dict[str, str], str]]:
         "int_credit_card__per_client": (
             "credit_card_balance",
             {
-                "CC_": "over all monthly rows of the client's previous credit cards",
+                "CC_": _over("CC_"),
                 **{
                     f"CC_L{w}M_": f"over the client's credit card months in the last {w} months "
                     f"(MONTHS_BALANCE >= -{w})"
@@ -243,6 +244,12 @@ def models() -> dict[str, tuple[str, dict[str, str], str]]:
             "variance of every monthly column), recency windows, utilisation, per-card summaries.",
         ),
     }
+
+
+def _over(prefix: str, condition: str = "") -> str:
+    """The scope of a history prefix, in the vocabulary's words, with the condition that selects its rows."""
+    rows = f"over {vocabulary.source_rows()[prefix]}"
+    return f"{rows} ({condition})" if condition else rows
 
 
 PER_ENTITY = {

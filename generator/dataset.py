@@ -48,6 +48,9 @@ BATCH_BLOCK = 100_000
 """Ids available to one batch date: a batch holds at most this many applications."""
 MAX_BASE_CLIENTS = BATCH_ID_BASE - FIRST_ID
 CHUNK_CLIENTS = 20_000
+CSV_BATCH_ROWS = 65_536
+"""Rows Arrow renders to CSV at a time: its default, 1,024, spent a fifth of the rendering on per-batch work
+(a 20,000-client chunk: 2.12 CPU s instead of 2.70, the same bytes)."""
 TRUTH_FILE = Path("truth") / "true_default_probability.csv"
 CHILD_TABLES = (
     "bureau",
@@ -369,7 +372,7 @@ def _csv_rows(table: Table | None, columns: Columns) -> bytes:
         arrays = [_arrow(table.columns[i].domain, columns[name]) for i, name in enumerate(names)]
     batch = pa.RecordBatch.from_arrays(arrays, names=names)
     sink = io.BytesIO()
-    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed", batch_size=CSV_BATCH_ROWS)
     pacsv.write_csv(batch, sink, write_options=options)
     return sink.getvalue()
 

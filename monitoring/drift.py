@@ -5,7 +5,8 @@ sample, as training ranks them) plus the score:
 - evidently 0.7's DataDriftPreset, one statistical test per column (its default choice: Wasserstein distance
   for numeric columns of more than 1,000 rows, Jensen-Shannon or chi-square for categorical-looking ones),
   saved as an HTML report under `reports_dir`; its verdicts go to `monitoring.feature_drift`;
-- the population stability index (PSI), computed here, into `monitoring.psi`.
+- the population stability index (PSI), computed here on reference deciles, into `monitoring.psi` (evidently's
+  PSI bins both samples on equal-width bins, where one outlier hides a shift: tests/unit/test_drift.py).
 The reference is a seeded sample of training clients; both sides are capped at `settings.drift_sample_rows`
 rows to bound time and memory (benchmarks/bench_drift.py). The score is the champion's probability of
 default, recomputed here so both sides come from the same model. On training clients it is an in-sample
@@ -24,10 +25,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scoring.registry import Model, load_champion
+from scoring import score_tables
+from scoring.registry import IMPORTANCE_KEY, Model, load_champion
 from warehouse.clock import utc_now
 from warehouse.database import one_row, open_warehouse
-from warehouse.features import DATASET_COLUMN, FEATURES_TABLE, ID_COLUMN, LOAD_ID_COLUMN
+from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN, LOAD_ID_COLUMN
 from warehouse.settings import Settings
 from warehouse.tables import TableDoc
 
@@ -226,24 +228,35 @@ def check_test_set(settings: Settings, run_id: int) -> DriftResult:
 
 
 def _check(settings: Settings, run_id: int, scope: str, night: date | None, ids: pd.DataFrame | None) -> DriftResult:
-    """Load the populations, compare them, save the report and store the results."""
+    """Load the populations, compare them, save the report and store the results.
+
+    Only the monitored columns are read from the feature store (a sample of all ~940 columns costs a scan
+    of the whole table); the scores are those the scorer published for the clients' current features with
+    the champion, computed here only for clients it has not scored (training clients, stale scores).
+    """
     champion = load_champion(settings)
-    features = champion.features
     batch = ids is not None
     in_batch = f"{ID_COLUMN} IN (SELECT {ID_COLUMN} FROM batch_ids)"
+    train = f"{DATASET_COLUMN} = 'train'"
     with open_warehouse(settings.warehouse_path) as con:
         con.register("batch_ids", ids if batch else pd.DataFrame({ID_COLUMN: np.array([], np.int64)}))
         test_set = _test_set(con)
-        reference = _sample(con, features, f"{DATASET_COLUMN} = 'train'", settings)
-        current = _sample(con, features, in_batch if batch else test_set, settings)
-        unseen = _sample(con, features, f"{test_set} AND NOT {in_batch}", settings) if batch else None
-    if current.empty:
-        raise ValueError(f"drift check ({scope}): none of the clients compared is in {FEATURES_TABLE}")
-    top = _top_features(champion, reference, settings.drift_top_features)
-    reference, current = (_monitored(champion, frame, top) for frame in (reference, current))
-    score_reference = None
-    if unseen is not None and len(unseen) >= MIN_SCORE_REFERENCE_ROWS:
-        score_reference = champion.predict_proba(unseen)
+        top = registered_top_features(champion, settings.drift_top_features) or _shap_top_features(
+            champion, _sample(con, champion.features, train, settings), settings.drift_top_features
+        )
+        reference = _sample(con, top, train, settings)
+        current = _sample(con, top, in_batch if batch else test_set, settings)
+        if current.empty:
+            raise ValueError(f"drift check ({scope}): none of the clients compared is in {FEATURES_TABLE}")
+        current[SCORE_COLUMN] = champion_scores(con, champion, current.pop(ID_COLUMN).to_numpy())
+        score_reference = None
+        if batch:
+            unseen = _sample(con, [], f"{test_set} AND NOT {in_batch}", settings)[ID_COLUMN].to_numpy()
+            if len(unseen) >= MIN_SCORE_REFERENCE_ROWS:
+                score_reference = champion_scores(con, champion, unseen)
+        reference_ids = reference.pop(ID_COLUMN).to_numpy()
+        if score_reference is None:
+            reference[SCORE_COLUMN] = champion_scores(con, champion, reference_ids)
     result = compare(reference, current, settings, run_id, scope, night, score_reference)
     store(settings, result, night)
     return result
@@ -260,24 +273,69 @@ def compare(
 ) -> DriftResult:
     """Compare two populations column by column (evidently tests and PSI), save the HTML report, raise alerts.
 
-    Both frames hold the same numeric columns, `score` among them. `score_reference`, when given, replaces
-    the reference's scores (another population, of any size). Nothing is stored in the warehouse.
+    Both frames hold the same numeric columns and `current` a `score`. `score_reference`, when given,
+    replaces the reference's scores (another population, of any size; the reference then needs no `score`).
+    Nothing is stored in the warehouse.
     """
     scores = reference[SCORE_COLUMN].to_numpy() if score_reference is None else np.asarray(score_reference)
+    features = reference.drop(columns=SCORE_COLUMN, errors="ignore").reset_index(drop=True)
     # evidently tests each column on its non-missing values: padding the shorter column with NaN is harmless
-    padded = pd.concat(
-        [reference.drop(columns=SCORE_COLUMN).reset_index(drop=True), pd.Series(scores, name=SCORE_COLUMN)], axis=1
-    )
-    columns, report_path = _evidently(padded, current, settings, run_id, scope, night)
-    psis = {
-        name: psi(reference[name].to_numpy(), current[name].to_numpy())
-        for name in reference.columns
-        if name != SCORE_COLUMN
-    }
+    padded = pd.concat([features, pd.Series(scores, name=SCORE_COLUMN)], axis=1)
+    columns, report_path = _evidently(padded, current[padded.columns], settings, run_id, scope, night)
+    psis = {name: psi(features[name].to_numpy(), current[name].to_numpy()) for name in features.columns}
     psis[SCORE_COLUMN] = psi(scores, current[SCORE_COLUMN].to_numpy())
     source = "train" if score_reference is None else "test_set"
-    result = DriftResult(run_id, scope, len(reference), len(current), columns, psis, [], report_path, source)
+    result = DriftResult(run_id, scope, len(features), len(current), columns, psis, [], report_path, source)
     return _with_alerts(result, settings)
+
+
+def registered_top_features(champion: Model, n: int) -> list[str] | None:
+    """The champion's n most important features as training ranked them (mean |SHAP| over a seeded sample of
+    training clients, registered with the version); None when the version carries fewer (or none)."""
+    importance = champion.metadata.get(IMPORTANCE_KEY) or {}
+    position = {name: i for i, name in enumerate(champion.features)}
+    ranked = sorted((name for name in importance if name in position), key=lambda f: (-importance[f], position[f]))
+    return ranked[:n] if len(ranked) >= min(n, len(champion.features)) else None
+
+
+def champion_scores(con: duckdb.DuckDBPyConnection, champion: Model, ids: np.ndarray) -> np.ndarray:
+    """The champion's probability of default for each client of `ids`, in that order.
+
+    It is the probability the scorer published when it scored the client's current features (same FEATURE_HASH)
+    with this champion version; the others (training clients, stale scores) are computed here.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    probability = _published_scores(con, champion, ids) if _has_scores(con) else np.full(len(ids), np.nan)
+    missing = np.isnan(probability)
+    if missing.any():
+        probability[missing] = champion.predict_proba(_rows(con, champion.features, ids[missing]))
+    return probability
+
+
+def _published_scores(con: duckdb.DuckDBPyConnection, champion: Model, ids: np.ndarray) -> np.ndarray:
+    """The champion version's published probability of each client of `ids` for its current features (NaN: none)."""
+    con.register("score_ids", pd.DataFrame({ID_COLUMN: ids}))
+    frame = con.execute(
+        f"""SELECT l.{ID_COLUMN}, l.probability
+            FROM {score_tables.LATEST.qualified} AS l
+            JOIN {score_tables.RUNS.qualified} AS r USING (run_id)
+            JOIN {FEATURES_TABLE} AS f
+              ON f.{ID_COLUMN} = l.{ID_COLUMN} AND f.{FEATURE_HASH_COLUMN} = l.{FEATURE_HASH_COLUMN}
+            WHERE l.{ID_COLUMN} IN (SELECT {ID_COLUMN} FROM score_ids)
+              AND r.model_name = $name AND l.model_version = $version""",
+        {"name": champion.name, "version": champion.version},
+    ).df()
+    return frame.set_index(ID_COLUMN)["probability"].astype(float).reindex(ids).to_numpy()
+
+
+def _has_scores(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the scorer has written its tables (a warehouse scored at least once)."""
+    (count,) = one_row(
+        con,
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name IN (?, ?)",
+        [score_tables.SCHEMA, score_tables.LATEST.name, score_tables.RUNS.name],
+    )
+    return count == 2
 
 
 def _test_set(con: duckdb.DuckDBPyConnection) -> str:
@@ -286,63 +344,68 @@ def _test_set(con: duckdb.DuckDBPyConnection) -> str:
     return TEST_SET if runs else f"{DATASET_COLUMN} = 'test'"
 
 
-def _sample(con: duckdb.DuckDBPyConnection, features: list[str], where: str, settings: Settings) -> pd.DataFrame:
-    """At most drift_sample_rows clients matching `where`, picked by a seeded hash (same ones each time)."""
-    cols = ", ".join(f'"{f}"' for f in features)
+def _sample(con: duckdb.DuckDBPyConnection, columns: list[str], where: str, settings: Settings) -> pd.DataFrame:
+    """SK_ID_CURR and some columns of at most drift_sample_rows clients matching `where`, picked by a seeded hash
+    (the same ones each time)."""
+    cols = "".join(f', CAST("{c}" AS DOUBLE) AS "{c}"' for c in columns)
     return con.execute(
-        f"SELECT {cols} FROM {FEATURES_TABLE} WHERE {where} ORDER BY hash({ID_COLUMN} + ?), {ID_COLUMN} LIMIT ?",
+        f"SELECT {ID_COLUMN}{cols} FROM {FEATURES_TABLE} WHERE {where} "
+        f"ORDER BY hash({ID_COLUMN} + ?), {ID_COLUMN} LIMIT ?",
         [settings.seed, settings.drift_sample_rows],
     ).df()
 
 
-def _top_features(champion: Model, frame: pd.DataFrame, n: int) -> list[str]:
+def _rows(con: duckdb.DuckDBPyConnection, columns: list[str], ids: np.ndarray) -> pd.DataFrame:
+    """Some columns of the given clients, in the order of `ids`."""
+    con.register("row_ids", pd.DataFrame({ID_COLUMN: np.asarray(ids, dtype=np.int64)}))
+    cols = ", ".join(f'"{c}"' for c in columns)
+    frame = con.execute(
+        f"SELECT {ID_COLUMN}, {cols} FROM {FEATURES_TABLE} WHERE {ID_COLUMN} IN (SELECT {ID_COLUMN} FROM row_ids)"
+    ).df()
+    return frame.set_index(ID_COLUMN).loc[ids].reset_index(drop=True)
+
+
+def _shap_top_features(champion: Model, frame: pd.DataFrame, n: int) -> list[str]:
     """The champion's n most important features over `frame`: mean |SHAP| (TreeSHAP), largest first."""
     contributions = np.asarray(champion.booster.predict(champion.matrix(frame), pred_contrib=True))[:, :-1]
     order = np.argsort(-np.abs(contributions).mean(axis=0), kind="stable")
     return [champion.features[i] for i in order[:n]]
 
 
-def _monitored(champion: Model, frame: pd.DataFrame, top: list[str]) -> pd.DataFrame:
-    """The monitored columns of a population: the top features and the champion's score."""
-    out = frame[top].astype(float)
-    out[SCORE_COLUMN] = champion.predict_proba(frame)
-    return out.reset_index(drop=True)
-
-
 def _evidently(
     reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, run_id: int, scope: str, night: date | None
 ) -> tuple[list[FeatureDrift], Path]:
-    """Run evidently's data drift preset, save its HTML report and return its per-column verdicts."""
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
+    """Run evidently's data drift preset, save its HTML report and return its per-column verdicts.
+
+    evidently's legacy Report API: its DataDriftPreset computes each column's test once and renders the
+    dataset summary and drift table when the HTML is written. The 0.7 preset of the new API computes every
+    test three times and draws per-column figures its report never shows (3x the time, same verdicts).
+    """
+    from evidently.legacy.metric_preset import DataDriftPreset
+    from evidently.legacy.report import Report
 
     usable = [c for c in reference.columns if reference[c].notna().any() and current[c].notna().any()]
-    report = Report([DataDriftPreset(drift_share=settings.drift_share_threshold)], include_tests=True)
-    snapshot = report.run(current_data=current[usable], reference_data=reference[usable])
+    report = Report(metrics=[DataDriftPreset(drift_share=settings.drift_share_threshold)])
+    report.run(current_data=current[usable], reference_data=reference[usable])
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     path = settings.reports_dir / f"drift_run{run_id}_{scope}{'_' + night.isoformat() if night else ''}.html"
-    snapshot.save_html(str(path))
-    return _verdicts(snapshot.dict()), path
+    report.save_html(str(path))
+    return _verdicts(report.as_dict(), usable), path
 
 
-def _verdicts(snapshot: dict) -> list[FeatureDrift]:
-    """Per-column method, score, threshold and verdict from an evidently 0.7 snapshot dictionary."""
-    tests = [t for t in snapshot["tests"] if t["metric_config"]["params"]["type"].endswith("ValueDrift")]
-    failed = {t["metric_config"]["params"]["column"]: t["status"] == "FAIL" for t in tests}
-    out = []
-    for metric in snapshot["metrics"]:
-        config = metric["config"]
-        if config["type"].endswith("ValueDrift"):
-            out.append(
-                FeatureDrift(
-                    config["column"],
-                    str(config["method"]),
-                    float(metric["value"]),
-                    float(config["threshold"]),
-                    failed[config["column"]],
-                )
-            )
-    return out
+def _verdicts(report: dict, columns: list[str]) -> list[FeatureDrift]:
+    """Per-column method, score, threshold and verdict from an evidently legacy report dictionary."""
+    table = next(m["result"] for m in report["metrics"] if m["metric"] == "DataDriftTable")["drift_by_columns"]
+    return [
+        FeatureDrift(
+            name,
+            str(table[name]["stattest_name"]),
+            float(table[name]["drift_score"]),
+            float(table[name]["stattest_threshold"]),
+            bool(table[name]["drift_detected"]),
+        )
+        for name in columns
+    ]
 
 
 def _with_alerts(result: DriftResult, settings: Settings) -> DriftResult:

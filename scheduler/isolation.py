@@ -29,8 +29,11 @@ PRELOAD = [
     "scoring.score",
     "scoring.publish",
     "monitoring.drift",
+    "evidently.legacy.metric_preset",
+    "evidently.legacy.report",
 ]
-"""Modules the fork server imports once, so each step starts without importing them again."""
+"""Modules the fork server imports once, so each step starts without importing them again (evidently's
+report alone costs seconds of CPU: hundreds of pydantic classes)."""
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from warehouse.features import (
     DATASET_COLUMN,
@@ -37,6 +36,13 @@ NUMERIC_TYPES = (
     "BOOLEAN",
     "DECIMAL",
 )
+
+
+LOAD_BATCH_ROWS = 16_384
+"""Rows per batch streamed from DuckDB into the training matrix (about 120 MB of 937 DOUBLE columns)."""
+LOAD_MEMORY_LIMIT = "1GB"
+"""DuckDB's own memory while reading the training set: the scan streams, so its buffer pool need not grow
+to the size of the table."""
 
 
 class FeatureStoreError(ValueError):
@@ -78,23 +84,25 @@ def load_training_data(settings: Settings) -> TrainingData:
     path = settings.warehouse_path
     if not path.is_file():
         raise FeatureStoreError(f"No warehouse at {path}: ingest data and build the feature store first.")
-    with duckdb.connect(str(path), read_only=True) as con:
+    with duckdb.connect(
+        str(path), read_only=True, config={"memory_limit": LOAD_MEMORY_LIMIT, "preserve_insertion_order": False}
+    ) as con:
         columns = feature_columns(con, path)
         protected = protected_features(columns, settings.protected)
         features = [name for name in columns if name not in protected]
         _check_explained(features, path)
-        query = f"FROM {FEATURES_TABLE} WHERE {DATASET_COLUMN} = 'train' ORDER BY {ID_COLUMN}"
-        frame = con.sql(f"SELECT {ID_COLUMN}, {TARGET_COLUMN}, {FEATURE_HASH_COLUMN} {query}").df()
+        train = f"FROM {FEATURES_TABLE} WHERE {DATASET_COLUMN} = 'train'"
+        frame = con.sql(f"SELECT {ID_COLUMN}, {TARGET_COLUMN}, {FEATURE_HASH_COLUMN} {train} ORDER BY {ID_COLUMN}").df()
         if frame.empty:
             raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has no rows with {DATASET_COLUMN} = 'train'.")
-        X = _feature_matrix(con.sql(f"SELECT {_doubles(features)} {query}").to_arrow_table())
+        ids = frame[ID_COLUMN].to_numpy(dtype=np.int64)
+        _check_unique(ids, path)
+        X = _feature_matrix(con.sql(f"SELECT {ID_COLUMN}, {_doubles(features)} {train}"), ids)
         X_protected = (
-            _feature_matrix(con.sql(f"SELECT {_doubles(protected)} {query}").to_arrow_table()) if protected else None
+            _feature_matrix(con.sql(f"SELECT {ID_COLUMN}, {_doubles(protected)} {train}"), ids) if protected else None
         )
-    ids = frame[ID_COLUMN].to_numpy(dtype=np.int64)
     y = _checked_target(frame, path)
     _check_finite(X, features, ids, path)
-    _check_unique(ids, path)
     digest = data_hash(ids, frame[FEATURE_HASH_COLUMN].astype(str).to_numpy(), y, features)
     return TrainingData(
         ids=ids,
@@ -121,11 +129,21 @@ def _check_explained(features: list[str], path: Path) -> None:
         raise FeatureStoreError(f"{path}: {error}") from error
 
 
-def _feature_matrix(table: pa.Table) -> np.ndarray:
-    """An Arrow table of DOUBLE columns as one float64 matrix (NULL becomes NaN), a column at a time."""
-    X = np.empty((table.num_rows, table.num_columns), dtype=np.float64)
-    for j in range(table.num_columns):
-        X[:, j] = table.column(j).to_numpy(zero_copy_only=False)
+def _feature_matrix(query: duckdb.DuckDBPyRelation, ids: np.ndarray) -> np.ndarray:
+    """The features of a query's rows (SK_ID_CURR first, then DOUBLE columns) as one float64 matrix in the
+    order of `ids` (NULL becomes NaN).
+
+    The rows stream in batches, each written straight to its clients' rows: no sort in DuckDB and no copy
+    of the whole table in Arrow, so the matrix itself is the only full-size allocation.
+    """
+    reader = query.to_arrow_reader(LOAD_BATCH_ROWS)
+    X = np.empty((len(ids), len(reader.schema) - 1), dtype=np.float64)
+    for batch in reader:
+        rows = np.searchsorted(ids, batch.column(0).to_numpy())
+        block = np.empty((batch.num_rows, X.shape[1]), dtype=np.float64, order="F")
+        for j in range(X.shape[1]):
+            block[:, j] = batch.column(j + 1).to_numpy(zero_copy_only=False)
+        X[rows] = block
     return X
 
 
@@ -176,13 +194,14 @@ def _checked_target(frame: pd.DataFrame, path: Path) -> np.ndarray:
 
 def _check_finite(X: np.ndarray, features: list[str], ids: np.ndarray, path: Path) -> None:
     """Reject infinite feature values (a division by zero upstream), naming columns and clients."""
-    infinite = np.isinf(X)
-    if not infinite.any():
+    columns = np.zeros(X.shape[1], dtype=bool)
+    for start in range(0, len(X), LOAD_BATCH_ROWS):  # a block at a time: no matrix-sized mask
+        columns |= np.isinf(X[start : start + LOAD_BATCH_ROWS]).any(axis=0)
+    if not columns.any():
         return
-    columns = np.flatnonzero(infinite.any(axis=0))
     details = "; ".join(
-        f"{features[c]} in {int(infinite[:, c].sum())} rows (SK_ID_CURR {ids[infinite[:, c]][:3].tolist()})"
-        for c in columns[:5]
+        f"{features[c]} in {int(np.isinf(X[:, c]).sum())} rows (SK_ID_CURR {ids[np.isinf(X[:, c])][:3].tolist()})"
+        for c in np.flatnonzero(columns)[:5]
     )
     raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has infinite values: {details}.")
 

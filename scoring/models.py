@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import lightgbm as lgb
@@ -19,22 +20,29 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import ParameterSampler, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from scoring.data import TrainingData
 
 IMBALANCE_STRATEGIES = ("none", "class_weight", "undersample")
 """'class_weight' reweights defaulters by n_good/n_bad; 'undersample' keeps one good client per defaulter."""
 
-DATASET_PARAMS: dict[str, Any] = {"max_bin": 255, "feature_pre_filter": False, "verbose": -1}
-"""Binning parameters, shared by every LightGBM fit of a run. 63 bins would halve the CPU time with
-hundreds of features but cost about 0.004 OOF AUC on the generated 20,000-client data."""
+DATASET_PARAMS: dict[str, Any] = {
+    "max_bin": 255,
+    "bin_construct_sample_cnt": 50_000,
+    "feature_pre_filter": False,
+    "verbose": -1,
+}
+"""Binning parameters, shared by every LightGBM fit of a run. Bin boundaries come from 50,000 sampled rows
+(at full scale LightGBM's default, 200,000, took 41 CPU s instead of 29 and left 1.8 GB instead of 0.65). 63 bins cost
+about 0.004 OOF AUC on the generated 20,000-client data and saved 10-20% per boosting round at 100,000."""
 
 BASE_LGB_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "metric": "auc",
     "learning_rate": 0.1,
     "num_leaves": 31,
+    "max_depth": 6,
     "min_data_in_leaf": 100,
     "bagging_fraction": 0.7,
     "bagging_freq": 1,
@@ -44,21 +52,27 @@ BASE_LGB_PARAMS: dict[str, Any] = {
     "force_col_wise": True,
     "verbose": -1,
 }
+"""max_depth 6: exact TreeSHAP, which explains every score, costs leaves x depth^2 per tree, 2.5x less than
+the ~10-deep trees of unlimited depth, for the same OOF AUC (100,000 clients, 5 folds: 0.8251 against 0.8243)."""
 
 SEARCH_SPACE = {
-    "num_leaves": randint(8, 96),
+    "num_leaves": randint(8, 65),
     "learning_rate": loguniform(0.05, 0.2),
     "min_data_in_leaf": randint(20, 300),
     "bagging_fraction": uniform(0.6, 0.4),
     "feature_fraction": uniform(0.2, 0.6),
     "lambda_l2": loguniform(1e-2, 30.0),
 }
-"""LightGBM's names for num_leaves, learning_rate, min_child_samples, subsample, colsample, reg_lambda."""
+"""LightGBM's names for num_leaves, learning_rate, min_child_samples, subsample, colsample, reg_lambda.
+At most 64 leaves: 2^max_depth."""
 
 MAX_ROUNDS = 2000
 EARLY_STOPPING_ROUNDS = 30
 INNER_VALIDATION_SHARE = 0.15
 """Share of each training fold held out for early stopping (the fold's test part is never used for it)."""
+PREDICT_CHUNK_ROWS = 16_384
+"""Out-of-fold predictions go a chunk of rows at a time: a fold's test rows copied at once are 460 MB of
+float64 at full scale (more inside the logistic pipeline), on top of the training matrix."""
 LINEAR_MAX_ROWS = 30_000
 """The logistic baseline is fitted on at most this many rows per fold (a linear model gains little more:
 0.826 OOF AUC with 60,000 rows on the full-scale generated data, at twice the time)."""
@@ -174,14 +188,24 @@ class CrossValidator:
                 booster = self._fit_lightgbm(index, candidate, sampled)
                 best_iterations.append(booster.best_iteration)
                 offset = log_odds_offset(candidate.imbalance, self.data.y[train])
-                oof[test] = corrected_probability(booster, self.data.X[test], offset, booster.best_iteration)
+                predict = partial(corrected_probability, booster, offset=offset, num_iteration=booster.best_iteration)
+                oof[test] = self._predict(predict, test)
             else:
                 kept = cap_rows(train, self.data.y, LINEAR_MAX_ROWS, self.seed + index)
                 model = sklearn_model(candidate).fit(self.data.X[kept], self.data.y[kept])
-                oof[test] = model.predict_proba(self.data.X[test])[:, 1]
+                oof[test] = self._predict(partial(_default_probability, model), test)
             if on_fold is not None:
                 on_fold()
         return CVResult(candidate, oof, best_iterations, time.perf_counter() - start, rows)
+
+    def _predict(self, predict: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
+        """A model's predictions for some rows of the training matrix, PREDICT_CHUNK_ROWS at a time."""
+        return np.concatenate(
+            [
+                predict(self.data.X[rows[start : start + PREDICT_CHUNK_ROWS]])
+                for start in range(0, len(rows), PREDICT_CHUNK_ROWS)
+            ]
+        )
 
     def fit_final(self, candidate: Candidate, n_iterations: int) -> lgb.Booster:
         """Refit a LightGBM candidate on all training rows for a fixed number of rounds."""
@@ -232,13 +256,19 @@ class CrossValidator:
 
 
 def sklearn_model(candidate: Candidate) -> Pipeline | DummyClassifier:
-    """The scikit-learn estimator of a non-LightGBM candidate."""
+    """The scikit-learn estimator of a non-LightGBM candidate.
+
+    The logistic regression works in float32 with mean imputation: on a 30,000-client fold of the
+    100,000-client data, 5.2 CPU s to fit instead of 14.1 in float64 with medians (numpy's masked median
+    and twice the memory traffic per lbfgs step), for the same AUC (0.8137).
+    """
     if candidate.kind == "dummy":
         return DummyClassifier(strategy="prior")
     if candidate.kind == "logistic":
         return _QuietPipeline(
             make_pipeline(
-                SimpleImputer(strategy="median", add_indicator=True),
+                FunctionTransformer(_as_float32),
+                SimpleImputer(strategy="mean", add_indicator=True),
                 StandardScaler(),
                 LogisticRegression(C=0.01, max_iter=300),
             )
@@ -300,6 +330,16 @@ def _cut_folds(
     kept = np.zeros(n_rows, dtype=bool)
     kept[rows] = True
     return [(train[kept[train]], test[kept[test]]) for train, test in folds]
+
+
+def _as_float32(X: np.ndarray) -> np.ndarray:
+    """The matrix in single precision."""
+    return np.asarray(X, dtype=np.float32)
+
+
+def _default_probability(model: Pipeline | DummyClassifier, X: np.ndarray) -> np.ndarray:
+    """A scikit-learn classifier's probability of the positive class (default)."""
+    return np.asarray(model.predict_proba(X)[:, 1])
 
 
 def _negatives_per_positive(y: np.ndarray) -> float:

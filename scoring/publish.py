@@ -37,6 +37,9 @@ from warehouse.settings import Settings
 from warehouse.sql import literal
 
 SOURCE = "wh"
+SERVING_STORAGE = "v1.4.0"
+"""The serving file's storage format: the oldest the library writes that the `duckdb` shell (duckdb-cli, whose
+newest release is 1.5) still opens, so analysts can query it from a terminal."""
 """Catalog name under which the working warehouse is attached (read-only) while publishing."""
 
 
@@ -223,7 +226,7 @@ def _build(
     """Bring every published table of the staging file up to date with the warehouse, with its documentation."""
     rows: dict[str, int] = {}
     updated: list[str] = []
-    with duckdb.connect(str(staging)) as con:
+    with duckdb.connect(str(staging), config={"storage_compatibility_version": SERVING_STORAGE}) as con:
         con.execute("SET enable_progress_bar = false")
         con.execute(f"ATTACH {literal(str(warehouse))} AS {SOURCE} (READ_ONLY)")
         if st.RUNS.qualified not in _source_tables(con):

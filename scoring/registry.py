@@ -7,6 +7,7 @@ metrics; the scalar ones are also model-version tags, readable in the MLflow UI.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,11 @@ from warehouse.database import private_dir
 from warehouse.settings import Settings
 
 CHAMPION_ALIAS = "champion"
+IMPORTANCE_KEY = "shap_importance"
+"""Metadata entry: mean |SHAP| over a seeded sample of training clients of the IMPORTANCE_FEATURES most
+important features (training's ranking; drift monitoring watches the top ones)."""
+IMPORTANCE_FEATURES = 100
+"""How many features' importance a version carries (all 940 would slow every load of the model's YAML)."""
 EXPERIMENT_NAME = "credit-scoring-training"
 TAG_KEYS = (
     "threshold",
@@ -213,22 +219,34 @@ def read_booster(source: str) -> tuple[lgb.Booster, dict[str, Any]]:
 
 
 def _load(settings: Settings, version: ModelVersion) -> Model:
-    """Load a version's booster and metadata, checking the feature list matches the booster's."""
-    booster, metadata = read_booster(str(version.source))
+    """Load a version's booster and metadata (once per process: a registered version never changes)."""
+    return _load_version(
+        settings.model_name, str(version.source), int(version.version), str(version.run_id), version.creation_timestamp
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _load_version(name: str, source: str, number: int, run_id: str, created_ms: int) -> Model:
+    """Load a version's booster and metadata, checking the feature list matches the booster's.
+
+    Cached: a night's scoring and drift steps share one parse of the model (reading the MLmodel file parses
+    pure-Python YAML of 940 feature names). Every caller gets the same Model: read-only.
+    """
+    booster, metadata = read_booster(source)
     features = list(metadata["features"])
     if booster.feature_name() != features:
-        raise ValueError(f"Model version {version.version}: booster features differ from the registered list.")
+        raise ValueError(f"Model version {number}: booster features differ from the registered list.")
     # Versions registered before the prior correction have thresholds on the uncorrected scale.
     offset = float(metadata.get("log_odds_offset", 0.0)) if metadata.get("threshold_prior_corrected") else 0.0
     return Model(
         booster=booster,
         features=features,
         threshold=float(metadata["threshold"]),
-        name=settings.model_name,
-        version=int(version.version),
-        run_id=str(version.run_id),
+        name=name,
+        version=number,
+        run_id=run_id,
         metadata=metadata,
-        registered_at=datetime.fromtimestamp(version.creation_timestamp / 1000, UTC).replace(tzinfo=None),
+        registered_at=datetime.fromtimestamp(created_ms / 1000, UTC).replace(tzinfo=None),
         log_odds_offset=offset,
     )
 

@@ -120,15 +120,15 @@ def _validation_section(settings: Settings) -> str:
         f"LightGBM stops early (patience {EARLY_STOPPING_ROUNDS} rounds, at most {MAX_ROUNDS}, metric AUC) "
         f"on an inner stratified {INNER_VALIDATION_SHARE:.0%} split of each training fold; "
         "the fold's test part is never seen during fitting.",
-        "Candidates: a prior-probability dummy; an L2-regularised logistic regression (median imputation "
+        "Candidates: a prior-probability dummy; an L2-regularised logistic regression (mean imputation "
         "with missing-value indicators, standardisation); LightGBM under each imbalance strategy "
         f"({', '.join(IMBALANCE_STRATEGIES)}) with base parameters "
         f"<code>{html.escape(str(shown_params))}</code>; "
         f"a seeded random search over {space} using the best imbalance strategy. With more than "
-        f"{settings.search_max_rows:,} training clients, the search screens its candidates on a seeded "
-        "stratified sample of that size (the same folds, cut down to the sample) and the best of them is "
-        "cross-validated again on all clients (suffix <i>_all_rows</i>); only candidates cross-validated on "
-        "all clients can be chosen.",
+        f"{settings.search_max_rows:,} training clients, every LightGBM candidate (each imbalance strategy, "
+        "then the search) is screened on a seeded stratified sample of that size (the same folds, cut down "
+        "to the sample) and the best of them is cross-validated again on all clients (suffix "
+        "<i>_all_rows</i>); only candidates cross-validated on all clients can be chosen.",
         "The challenger is the LightGBM candidate with the lowest OOF cost (ties: higher AUC). "
         "It is refitted on all training clients for the mean best iteration of its folds.",
         "The champion alias moves only if the challenger is cheaper than the current champion on the same "

@@ -1,8 +1,12 @@
 """`credit-scoring train`: compare candidates by cross-validation, pick the threshold, register the model.
 
-Every candidate is fitted on the same stratified folds. The challenger is the LightGBM candidate with
-the lowest out-of-fold business cost (ties: higher AUC); it is refitted on all training rows with the
-mean best iteration and registered. The `champion` alias moves to it only when it beats the current
+Every candidate is fitted on the same stratified folds. On a training set larger than `search_max_rows`,
+the LightGBM candidates (one per imbalance strategy, then the hyperparameter search) are screened on a
+seeded, stratified sample of those folds, and only the best of them is cross-validated on all rows: one
+full-data LightGBM cross-validation instead of one per candidate (the dummy and logistic baselines always
+use all rows). The challenger is the LightGBM candidate cross-validated on all rows with the lowest
+out-of-fold business cost (ties: higher AUC); it is refitted on all training rows with the mean best
+iteration and registered. The `champion` alias moves to it only when it beats the current
 champion (see `champion_score`) or when promotion is forced.
 """
 
@@ -167,18 +171,20 @@ def train(
     data = load_training_data(settings)
     weights = CostWeights.from_settings(settings)
     validator = CrossValidator(data, settings.cv_folds, settings.seed, settings.search_max_rows)
-    screening = validator.sample is not None and search_iterations > 0
-    steps = _Steps(progress, settings.cv_folds * (len(baseline_candidates()) + search_iterations + screening) + 2)
+    screening = validator.sample is not None
+    candidates = baseline_candidates()
+    steps = _Steps(progress, settings.cv_folds * (len(candidates) + search_iterations + screening) + 2)
 
-    evaluations = [_evaluate(validator, c, weights, steps) for c in baseline_candidates()]
-    imbalance = min((e for e in evaluations if e.result.candidate.is_lightgbm), key=Evaluation.rank)
+    evaluations = [_evaluate(validator, c, weights, steps, sampled=screening and c.is_lightgbm) for c in candidates]
+    lightgbm = [e for e in evaluations if e.result.candidate.is_lightgbm]
+    imbalance = min(lightgbm, key=Evaluation.rank).result.candidate.imbalance
     searched = [
         _evaluate(validator, candidate, weights, steps, sampled=screening)
-        for candidate in search_candidates(search_iterations, imbalance.result.candidate.imbalance, settings.seed)
+        for candidate in search_candidates(search_iterations, imbalance, settings.seed)
     ]
     evaluations += searched
     if screening:
-        best = min(searched, key=Evaluation.rank).result.candidate
+        best = min(lightgbm + searched, key=Evaluation.rank).result.candidate
         evaluations.append(_evaluate(validator, replace(best, name=f"{best.name}_all_rows"), weights, steps))
     chosen = min((e for e in evaluations if e.comparable), key=Evaluation.rank)
 
@@ -195,7 +201,7 @@ def train(
     ) as run:
         for ev in evaluations:
             _log_candidate(ev)
-        metadata = _metadata(settings, data, chosen)
+        metadata = _metadata(settings, data, chosen, importance)
         metadata["fairness_oof"] = fairness.replace({np.nan: None}).to_dict(orient="records")
         metadata["protected_comparison"] = comparison
         _log_parent(settings, data, chosen, search_iterations, evaluations)
@@ -371,8 +377,11 @@ def _decide(
     return Decision(promoted, reason, int(current.version) if current else None, previous_cost)
 
 
-def _metadata(settings: Settings, data: TrainingData, chosen: Evaluation) -> dict[str, Any]:
-    """What the registered version carries: features, threshold, costs, data hash, recipe, OOF metrics."""
+def _metadata(
+    settings: Settings, data: TrainingData, chosen: Evaluation, importance: dict[str, float]
+) -> dict[str, Any]:
+    """What the registered version carries: features, threshold, costs, data hash, recipe, OOF metrics and the
+    features' mean |SHAP| (drift monitoring watches the top ones)."""
     candidate = chosen.result.candidate
     return {
         "features": data.features,
@@ -391,6 +400,7 @@ def _metadata(settings: Settings, data: TrainingData, chosen: Evaluation) -> dic
         "log_odds_offset": log_odds_offset(candidate.imbalance, data.y),
         "threshold_prior_corrected": True,
         "recipe": {**asdict(candidate), "n_iterations": chosen.result.n_iterations},
+        registry.IMPORTANCE_KEY: dict(list(importance.items())[: registry.IMPORTANCE_FEATURES]),
     }
 
 
@@ -486,7 +496,7 @@ def _draw_plots(folder: Path, data: TrainingData, summary: TrainingSummary) -> d
     shown = {
         ev.name: ev.result.oof
         for ev in summary.evaluations
-        if ev is chosen or not ev.name.startswith("lightgbm_search")
+        if ev is chosen or (ev.result.rows is None and not ev.name.startswith("lightgbm_search"))
     }
     p = chosen.result.oof
     figures = {

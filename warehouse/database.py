@@ -67,7 +67,7 @@ def open_warehouse(path: Path, error: type[Exception] = WarehouseBusyError) -> d
 
 def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...]:
     """The one row of a query that always returns one (an aggregate: count, max...)."""
-    row = con.execute(sql, params).fetchone()
-    if row is None:
-        raise RuntimeError(f"expected one row, got none: {sql}")
-    return row
+    rows = con.execute(sql, params).fetchall()  # fetched to the end: no pending result left on the connection
+    if len(rows) != 1:
+        raise RuntimeError(f"expected one row, got {len(rows)}: {sql}")
+    return rows[0]

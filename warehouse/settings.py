@@ -49,8 +49,9 @@ class Settings:
     """Number of clients `generate` makes by default (train + test)."""
     cv_folds: int = 5
     search_max_rows: int = 50_000
-    """The hyperparameter search screens its candidates on a seeded, stratified sample of at most this many
-    training clients (the same folds, cut down); its best candidate is then cross-validated on all of them."""
+    """Training screens its LightGBM candidates (imbalance strategies, hyperparameter search) on a seeded,
+    stratified sample of at most this many training clients (the same folds, cut down); the best of them is
+    then cross-validated on all of them."""
     cost_false_negative: float = 10.0
     """Cost of accepting a client who defaults."""
     cost_false_positive: float = 1.0

@@ -165,6 +165,12 @@ def _prefixes() -> tuple[tuple[str, str], ...]:
     return tuple((row["prefix"], row["source_table"]) for row in _rows("feature_sources.csv"))
 
 
+@cache
+def source_rows() -> dict[str, str]:
+    """What each history prefix aggregates over, in words ("BURO_": "all the client's Credit Bureau credits")."""
+    return {row["prefix"]: row["rows"] for row in _rows("feature_sources.csv")}
+
+
 def feature_source(feature: str) -> str:
     """The Kaggle file(s) a feature comes from, by its prefix (no prefix: the application)."""
     return next((source for prefix, source in _prefixes() if feature.startswith(prefix)), APPLICATION)

@@ -39,6 +39,17 @@ st.title("The model behind the decisions")
 ui.require_serving(cfg)
 
 
+# The model card's technical details, in the order and the words the page shows them.
+CARD_DETAILS = {
+    "model_name": "Registered model",
+    "candidate": "Recipe",
+    "imbalance": "Class balance",
+    "features": "Features",
+    "run_id": "MLflow run",
+    "report_path": "Training report",
+}
+
+
 def card_section(version: str | None) -> None:
     """Training date, data, metrics, threshold and costs of the champion."""
     card = data.model_card(cfg, version)
@@ -68,10 +79,9 @@ def card_section(version: str | None) -> None:
             },
             hide_index=True,
         )
-    shown = ("model_name", "run_id", "candidate", "imbalance", "features", "report_path")
-    details = {k: card.get(k) for k in shown if card.get(k)}
+    details = {label: card.get(key) for key, label in CARD_DETAILS.items() if card.get(key)}
     if details:
-        st.caption(" · ".join(f"{k}: {v}" for k, v in details.items()))
+        st.caption(" · ".join(f"{label}: {value}" for label, value in details.items()))
 
 
 def _metrics(raw: object) -> dict:

@@ -244,13 +244,15 @@ def test_pages_follow_a_new_publication(served: Settings) -> None:
 
 
 @pytest.fixture
-def pipeline_served(served_warehouse: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The serving file published by the real pipeline (generate, ingest, dbt, train, score), for the app, with an
-    account (signed-in sessions of an account that does not exist are signed out) and a reviews file of its own."""
-    settings = served_warehouse.replace(
-        dashboard_users_file=tmp_path / "users.toml", reviews_path=tmp_path / "reviews" / "reviews.sqlite"
-    )
-    auth.add_user(settings, USER, PASSWORD)
+def pipeline_served(
+    served_warehouse: Settings, published: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The serving file published by the real pipeline (generate, ingest, dbt, train, score), for the app, with
+    the manager's account and a reviews file (in copies of their own: the pipeline's home stays as the session built
+    it)."""
+    users = tmp_path / "dashboard_users.toml"
+    shutil.copy(published.dashboard_users_file, users)
+    settings = served_warehouse.replace(dashboard_users_file=users, reviews_path=tmp_path / "reviews.sqlite")
     _use(settings, monkeypatch)
     return settings
 
@@ -328,11 +330,13 @@ def test_model_page_shows_the_card_of_the_real_champion(pipeline_served: Setting
     assert len(figures(at)) == 1  # importance per reason code
 
 
-def test_model_page_shows_the_fairness_table(served_warehouse: Settings, tmp_path, monkeypatch) -> None:
+def test_model_page_shows_the_fairness_table(
+    served_warehouse: Settings, published: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = copy_home(served_warehouse, tmp_path / "home")
+    shutil.copy(published.dashboard_users_file, settings.dashboard_users_file)
     check_fairness(settings)
     publish(settings)
-    auth.add_user(settings, USER, PASSWORD)
     _use(settings, monkeypatch)
     at = open_page("model")
     fairness = at.dataframe[2].value

@@ -220,10 +220,14 @@ from scheduler.nightly import run_nightly
 from warehouse.settings import Settings
 
 target, delay = sys.argv[1], float(sys.argv[2])
+begun = []
 
 def kill_during(step):
     if step == target:
+        begun.append(step)
         threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    elif begun:  # the target ended before its timer (a retried step is quicker): die as the next one starts
+        os.kill(os.getpid(), signal.SIGKILL)
 
 run = run_nightly(Settings.load(), date.fromisoformat(sys.argv[3]), on_step=kill_during)
 print(run.status, run.error)

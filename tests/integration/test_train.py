@@ -64,14 +64,17 @@ def test_training_compares_candidates_on_the_same_folds(trained: TrainingSummary
     assert names[:5] == [c.name for c in baseline_candidates()]
     assert len(names) == 5 + SEARCH + 1
     assert trained.chosen.result.candidate.is_lightgbm and trained.chosen.result.rows is None
-    # the search screened on a stratified sample (same folds, cut down); its best was re-run on all rows
-    screened, finalist = trained.evaluations[5:-1], trained.evaluations[-1]
+    # the LightGBM candidates (imbalance strategies, then the search) were screened on a stratified sample
+    # (same folds, cut down); the best of them was re-run on all rows, as were the dummy and logistic baselines
+    screened, finalist = trained.evaluations[2:-1], trained.evaluations[-1]
+    assert all(ev.result.candidate.is_lightgbm for ev in screened)
     assert all(ev.result.n_rows == SEARCH_SAMPLE for ev in screened)
     assert all(np.isnan(ev.result.oof).sum() == data.n_rows - SEARCH_SAMPLE for ev in screened)
     best = min(screened, key=lambda ev: ev.rank())
     assert finalist.name == f"{best.name}_all_rows" and finalist.result.n_rows == data.n_rows
     assert finalist.result.candidate.params == best.result.candidate.params
-    assert all(ev.result.n_rows == data.n_rows for ev in trained.evaluations[:5])
+    assert finalist.result.candidate.imbalance == best.result.candidate.imbalance
+    assert all(ev.result.n_rows == data.n_rows for ev in trained.evaluations[:2])
 
 
 def test_reweighted_candidates_predict_at_the_real_default_rate(trained: TrainingSummary, data: TrainingData) -> None:
@@ -81,6 +84,7 @@ def test_reweighted_candidates_predict_at_the_real_default_rate(trained: Trainin
     offset = np.log((1 - data.default_rate) / data.default_rate)
     for name in ("lightgbm_class_weight", "lightgbm_undersample"):
         p = by_name[name].result.oof
+        p = p[~np.isnan(p)]  # screened on the search sample (stratified: the same default rate)
         uncorrected = float(np.mean(expit(np.log(p / (1 - p)) + offset)))
         corrected = float(np.mean(p))
         assert 0.25 * data.default_rate < corrected < 2 * data.default_rate, name
@@ -141,8 +145,8 @@ def test_load_champion_says_how_to_get_one_when_none_is_registered(trained: Trai
 
 def test_champion_moves_only_when_better_or_forced(trained: TrainingSummary, store: Settings) -> None:
     client = registry.connect(store)
-    # Same data, folds and seed, a subset of the champion's candidates: it cannot be cheaper.
-    same = train(store, search_iterations=0)
+    # Same data, folds, seed and candidates: the same challenger, not cheaper, so not promoted.
+    same = train(store, search_iterations=SEARCH)
     assert same.chosen.cost >= trained.chosen.cost
     assert not same.decision.promoted
     assert "stored OOF metrics" in same.decision.reason

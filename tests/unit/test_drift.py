@@ -62,6 +62,25 @@ def test_psi_on_a_discrete_variable() -> None:
     assert psi(rng.integers(0, 3, 5000).astype(float), rng.integers(0, 3, 2000).astype(float)) < 0.02
 
 
+def test_psi_is_ours_because_evidentlys_hides_a_shift_behind_one_outlier() -> None:
+    """Why PSI is computed here and not taken from evidently: evidently bins both samples together on
+    equal-width (Sturges) bins, so one extreme income in tonight's batch squeezes everyone into the first bin
+    and a real shift of the whole population reads as no drift; reference deciles still see it."""
+    from evidently.legacy.calculations.stattests.psi import _psi
+    from evidently.legacy.core import ColumnType
+
+    rng = np.random.default_rng(3)
+    reference, current = rng.lognormal(12, 0.5, 5000), rng.lognormal(12.3, 0.5, 2000)
+    current[0] = 1e9
+
+    def evidently_psi(ref: np.ndarray, cur: np.ndarray) -> float:
+        return float(_psi(pd.Series(ref), pd.Series(cur), ColumnType.Numerical, 0.1)[0])
+
+    assert psi_band(psi(reference, current)) == "act"
+    assert psi_band(evidently_psi(reference, current)) == "stable"
+    assert evidently_psi(reference, current[1:]) > 0.25  # without the outlier both see the shift
+
+
 def test_psi_bands() -> None:
     """The usual bands: < 0.1 stable, 0.1 to 0.25 watch, above act."""
     assert [psi_band(v) for v in (0.0, 0.099, 0.1, 0.25, 0.26)] == ["stable", "stable", "watch", "act", "act"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -717,3 +718,20 @@ def test_cli_exit_code_and_message_on_a_rejected_file(
     result = CliRunner().invoke(app, ["ingest", str(clean)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "committed" in result.output
+
+
+def test_a_report_written_to_a_log_keeps_whole_names_and_reasons(tmp_path: Path) -> None:
+    """Piped to a file (cron, CI), the report is not squeezed to 80 columns: each file's line holds its whole
+    name and its whole quarantine message."""
+    rows = tiny_rows()
+    rows["application_train"][0]["NAME_CONTRACT_TYPE"] = "Foo"
+    folder = write_folder(tmp_path / "data", rows)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["CREDIT_SCORING_HOME"] = str(tmp_path / "home")
+    cli = Path(sys.executable).parent / "credit-scoring"
+    with (tmp_path / "night.log").open("w") as log:
+        subprocess.run([str(cli), "ingest", str(folder)], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+    lines = (tmp_path / "night.log").read_text().splitlines()
+    [line] = [line for line in lines if "application_train.csv" in line]
+    assert "value 'Foo' not in the allowed values of NAME_CONTRACT_TYPE" in line
+    assert all(f"{t.file_name}" in "\n".join(lines) for t in tables().values() if t.file_name.endswith(".csv"))
