@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "bench_score": [],
     "bench_drift": [],
     "bench_dashboard": [],
+    "bench_api": [],
 }
 """Each benchmark and its arguments (bench_train_full is bench_train at full scale)."""
 

@@ -10,31 +10,32 @@ out at their next page run.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import logging
-import os
 import re
 import secrets
 import threading
 import time
-import tomllib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from warehouse.database import private_dir
-from warehouse.locks import file_lock
+from warehouse.secrets import (
+    HashesFileError,
+    change_entry,
+    check_secret,
+    hash_secret,
+    outdated,
+    read_entries,
+    write_entries,
+)
 from warehouse.settings import Settings
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P, KEY_BYTES = 2**17, 8, 1, 32
-MAX_N, MAX_R, MAX_P = 2**20, 32, 16
-"""Bounds on the costs a stored hash may ask for (a tampered file must not exhaust the machine)."""
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_PASSWORD_LENGTH = 8
 FIRST_WAIT_S, LONGEST_WAIT_S = 30.0, 900.0
+SECTION, HASH = "users", "password_hash"
+WHAT = "Dashboard accounts (scrypt hashes) by `credit-scoring dashboard-user`"
 log = logging.getLogger(__name__)
 
 
@@ -42,60 +43,12 @@ class UserError(ValueError):
     """A user name, password or users file that cannot be used."""
 
 
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """An scrypt hash of the password, self-describing: 'scrypt$n$r$p$salt$key' (base64)."""
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    key = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, KEY_BYTES)
-    encode = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(key).decode()}"
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    """hashlib.scrypt with the memory its cost needs (128 * n * r bytes, and some room)."""
-    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=129 * n * r * p + 2**20)
-
-
-def check_password(password: str, stored: str) -> bool:
-    """Whether the password matches a hash made by hash_password, at its own cost (constant-time comparison)."""
-    try:
-        scheme, n, r, p, salt, key = stored.split("$")
-        cost = int(n), int(r), int(p)
-        if scheme != "scrypt" or not _sane(*cost):
-            return False
-        expected = base64.b64decode(key)
-        actual = _scrypt(password, base64.b64decode(salt), *cost, len(expected))
-    except ValueError:
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
-def _sane(n: int, r: int, p: int) -> bool:
-    """Whether scrypt costs are within bounds (n a power of two)."""
-    return 2 <= n <= MAX_N and n & (n - 1) == 0 and 1 <= r <= MAX_R and 1 <= p <= MAX_P
-
-
-def outdated(stored: str) -> bool:
-    """Whether a hash was made at a lower cost than today's."""
-    try:
-        n, r, p = (int(x) for x in stored.split("$")[1:4])
-    except ValueError:
-        return True
-    return (n, r, p) < (SCRYPT_N, SCRYPT_R, SCRYPT_P)
-
-
 def load_users(path: Path) -> dict[str, str]:
     """User name -> password hash from the users file (empty when the file does not exist)."""
-    if not path.is_file():
-        return {}
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise UserError(f"{path}: not valid TOML ({error})") from error
-    users = data.get("users", {})
-    bad = [name for name, entry in users.items() if not isinstance(entry, dict) or "password_hash" not in entry]
-    if bad:
-        raise UserError(f"{path}: users without a password_hash: {', '.join(sorted(bad))}")
-    return {name: entry["password_hash"] for name, entry in users.items()}
+        return {name: entry[HASH] for name, entry in read_entries(path, SECTION, HASH).items()}
+    except HashesFileError as error:
+        raise UserError(str(error)) from error
 
 
 def add_user(settings: Settings, name: str, password: str) -> Path:
@@ -104,7 +57,7 @@ def add_user(settings: Settings, name: str, password: str) -> Path:
         raise UserError(f"User name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
-    return _update(settings, name, hash_password(password))
+    return _update(settings, name, hash_secret(password))
 
 
 def remove_user(settings: Settings, name: str) -> Path:
@@ -116,16 +69,8 @@ def remove_user(settings: Settings, name: str) -> Path:
 
 def _update(settings: Settings, name: str, password_hash: str | None) -> Path:
     """Set (or, with None, remove) one account's hash, the file locked against a concurrent change."""
-    path = settings.dashboard_users_file
-    private_dir(path.parent)
-    with file_lock(path.with_name(path.name + ".lock"), wait_s=30):
-        users = load_users(path)
-        if password_hash is None:
-            users.pop(name, None)
-        else:
-            users[name] = password_hash
-        _write_users(path, users)
-    return path
+    entry = None if password_hash is None else {HASH: password_hash}
+    return change_entry(settings.dashboard_users_file, SECTION, HASH, name, entry, WHAT)
 
 
 def account_stamp(settings: Settings, name: str) -> str | None:
@@ -190,14 +135,14 @@ def authenticate(settings: Settings, name: str, password: str, *, client: str = 
         return SignIn(None, wait)
     stored = load_users(settings.dashboard_users_file).get(name)
     if stored is None:
-        check_password(password, _dummy_hash())  # same work either way: no timing oracle on user names
-    if stored is None or not check_password(password, stored):
+        check_secret(password, _dummy_hash())  # same work either way: no timing oracle on user names
+    if stored is None or not check_secret(password, stored):
         wait = THROTTLE.failed(name, settings.dashboard_signin_attempts)
         log.warning("dashboard sign-in failed for user %r from %s", name, client)
         return SignIn(None, wait)
     THROTTLE.forget(name)
     if outdated(stored):
-        _update(settings, name, hash_password(password))
+        _update(settings, name, hash_secret(password))
         log.info("dashboard account %r: password hash upgraded to today's scrypt cost", name)
     return SignIn(account_stamp(settings, name))
 
@@ -205,17 +150,9 @@ def authenticate(settings: Settings, name: str, password: str, *, client: str = 
 @cache
 def _dummy_hash() -> str:
     """A hash to check against when the user does not exist."""
-    return hash_password(secrets.token_hex(8))
+    return hash_secret(secrets.token_hex(8))
 
 
 def _write_users(path: Path, users: dict[str, str]) -> None:
     """Write the users file atomically, readable by its owner only."""
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    lines = [f"# Dashboard accounts (scrypt hashes), written {stamp} by `credit-scoring dashboard-user`."]
-    for name in sorted(users):
-        lines += ["", f'[users."{name}"]', f'password_hash = "{users[name]}"']
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_entries(path, SECTION, {name: {HASH: stored} for name, stored in users.items()}, WHAT)

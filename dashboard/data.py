@@ -25,6 +25,7 @@ import pandas as pd
 import streamlit as st
 
 from notices.letters import Notice, load_notice
+from scoring.serving import SERVING, ServingUnreadable, read_publication
 from warehouse.features import DATASET_COLUMN, FEATURES_TABLE, ID_COLUMN, NON_FEATURE_COLUMNS, TARGET_COLUMN
 from warehouse.settings import Settings
 
@@ -69,8 +70,6 @@ class _Swapped(RuntimeError):
     """The serving file was replaced while a query opened it (not cached: the caller asks again)."""
 
 
-SERVING = "serving"
-"""Catalog name of the attached serving file in each query's private connection."""
 ATTEMPTS = 5
 
 
@@ -94,23 +93,11 @@ def _version(path: Path) -> Serving:
 @contextmanager
 def connect(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived read-only connection to the serving file as it is now (the ONE place that opens it)."""
-    con = duckdb.connect(":memory:")
     try:
-        try:
-            con.execute(f"ATTACH {_literal(path)} AS {SERVING} (READ_ONLY)")
-        except (duckdb.IOException, duckdb.InvalidInputException, duckdb.BinderException) as error:
-            raise ServingUnavailable(
-                f"The serving database {path} cannot be opened: it is not a complete publication"
-            ) from error
-        con.execute(f"USE {SERVING}")
-        yield con
-    finally:
-        con.close()
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
+        with read_publication(path) as con:
+            yield con
+    except ServingUnreadable as error:
+        raise ServingUnavailable(str(error)) from error
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -429,6 +416,32 @@ def portfolio_summary(settings: Settings) -> dict[str, float]:
         FROM {LATEST}""",
     )
     return df.iloc[0].to_dict()
+
+
+def override_summary(settings: Settings) -> pd.DataFrame:
+    """Human reviews of the latest decisions, per model decision: clients, reviewed, overridden (empty when the
+    serving database predates reviews)."""
+    if "overridden" not in columns(settings, LATEST):
+        return pd.DataFrame()
+    return query(
+        settings,
+        f"""
+        SELECT decision, count(*) AS clients, count(reviewed_by) AS reviewed,
+               count(*) FILTER (overridden) AS overridden
+        FROM {LATEST} GROUP BY decision ORDER BY decision""",
+    )
+
+
+def overrides_by_reviewer(settings: Settings) -> pd.DataFrame:
+    """Per reviewer: the latest decisions they reviewed and overrode (empty without reviews)."""
+    if "overridden" not in columns(settings, LATEST):
+        return pd.DataFrame()
+    return query(
+        settings,
+        f"""
+        SELECT reviewed_by AS reviewer, count(*) AS reviewed, count(*) FILTER (overridden) AS overridden
+        FROM {LATEST} WHERE reviewed_by IS NOT NULL GROUP BY reviewed_by ORDER BY reviewed DESC, reviewer""",
+    )
 
 
 def score_histogram(settings: Settings, bins: int = 40) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""The nightly run: ingest the night's batch, build features, score the new clients, check drift, publish.
+"""The nightly run: ingest the night's batch, build features, score the new clients, import the reviews, check
+drift, publish.
 
 A run holds the machine-wide lock for its whole length and records itself in ops.job_runs / ops.job_steps.
 Each step runs in a process of its own with a time limit (settings.step_timeout_s, step_timeouts): a step
@@ -54,6 +55,7 @@ PIPELINE = (
     Step("ingest", steps.ingest_batch, ("settings", "batch", "done"), output="client_ids"),
     Step("features", steps.build_features, ("settings",)),
     Step("score", steps.score_new, ("settings",)),
+    Step("reviews", steps.import_reviews, ("settings",)),
     Step("drift", steps.check_drift, ("settings", "run", "client_ids"), output="drift"),
     Step("fairness", steps.check_fairness, ("settings", "run", "client_ids"), output="fairness"),
     Step("publish", steps.publish, ("settings",)),

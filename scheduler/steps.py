@@ -138,6 +138,15 @@ def score_new(settings: Settings) -> Counts:
     return Counts(rows_in=summary.clients_scored, rows_out=summary.clients_scored)
 
 
+def import_reviews(settings: Settings) -> Counts:
+    """Bring the reviews recorded on the dashboard since the last import into the warehouse (each one once) and
+    set the final decisions of scores.latest."""
+    from scoring.reviews import import_reviews as bring
+
+    imported = bring(settings)
+    return Counts(rows_in=imported, rows_out=imported)
+
+
 def publish(settings: Settings) -> Counts:
     """Publish the serving database (atomic replacement of the file analysts read)."""
     from scoring.publish import publish as publish_serving

@@ -24,6 +24,7 @@ from scoring.points import PointsScale
 from scoring.publish import publish
 from scoring.reasons import write_reasons
 from scoring.registry import Model, NoChampionError, load_champion
+from scoring.reviews import apply_reviews
 from warehouse.clock import utc_now
 from warehouse.database import open_warehouse
 from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN
@@ -183,6 +184,7 @@ def _run(
         summary.reasons_seconds = time.perf_counter() - tick
         write = time.perf_counter()
         _refresh_latest(con, summary.run_id)
+        apply_reviews(con)
         _prune_explanations(con, settings.explanation_retention_days)
         _refresh_statistics(con, model.version, scale)
         summary.write_seconds += time.perf_counter() - write

@@ -141,6 +141,16 @@ LATEST = TableDoc(
             "(scores.credit_alternatives); NULL when none would, or for an acceptance.",
         ),
         ("decision_changer", "VARCHAR", "Refusals: what would change the decision, in words."),
+        (
+            "final_decision",
+            "VARCHAR",
+            "The decision that stands: the latest human review's (scores.reviews) of this very score, else the "
+            "model's decision.",
+        ),
+        ("overridden", "BOOLEAN", "Whether a relationship manager overrode the model's decision of this score."),
+        ("reviewed_by", "VARCHAR", "Who reviewed this score last (dashboard user name); NULL when nobody did."),
+        ("reviewed_at", "TIMESTAMP", "When that review was recorded (UTC)."),
+        ("review_reason", "VARCHAR", "The reason code of that review (reference.review_reasons.code)."),
     ),
 )
 
@@ -286,6 +296,29 @@ MODEL_CARD = TableDoc(
     ),
 )
 
+REVIEWS = TableDoc(
+    SCHEMA,
+    "reviews",
+    "Every human review of a decision recorded on the dashboard, imported each night from the reviews file "
+    "(settings.reviews_path, append-only): a relationship manager confirmed or overrode the model's decision of "
+    "one score, with a reason from reference.review_reasons and a comment. Never updated; a later review of the "
+    "same score supersedes an earlier one in scores.latest.",
+    (
+        ("review_id", "BIGINT", "Review number in the reviews file, increasing (each is imported once)."),
+        ("SK_ID_CURR", "BIGINT", "Client (loan application) id."),
+        ("run_id", "BIGINT", "Scoring run of the score reviewed (scores.runs.run_id)."),
+        ("model_decision", "VARCHAR", "The model's decision the reviewer saw: 'accept' or 'refuse'."),
+        ("action", "VARCHAR", "'confirm' (the model's decision stands) or 'override' (the other one does)."),
+        ("final_decision", "VARCHAR", "The decision after the review: 'accept' or 'refuse'."),
+        ("reason_code", "VARCHAR", "Why, from the fixed list (reference.review_reasons.code)."),
+        ("comment", "VARCHAR", "The reviewer's own words."),
+        ("reviewer", "VARCHAR", "Dashboard user name of the relationship manager who recorded the review."),
+        ("reviewed_at", "TIMESTAMP", "When the review was recorded (UTC)."),
+        ("imported_at", "TIMESTAMP", "When the night brought it into the warehouse (UTC)."),
+    ),
+    primary_key=("review_id",),
+)
+
 TABLES = (
     RUNS,
     PREDICTIONS,
@@ -299,6 +332,7 @@ TABLES = (
     GLOBAL_IMPORTANCE,
     FEATURE_QUANTILES,
     MODEL_CARD,
+    REVIEWS,
 )
 
 

@@ -58,6 +58,8 @@ def copy_home(settings: Settings, home: Path) -> Settings:
                 "log_dir",
                 "scheduler_state_path",
                 "dashboard_users_file",
+                "reviews_path",
+                "api_keys_file",
             )
         },
     )

@@ -116,6 +116,16 @@ class Settings:
     lender_name: str = "Prêt à dépenser"
     review_contact: str = "our customer review team, at any of our branches or by letter to our head office"
     """Where a refused client asks for a human review (printed on the notice)."""
+    reviews_path: Path = Path("warehouse/reviews/reviews.sqlite")
+    """Relationship managers' reviews of decisions: their own append-only SQLite file (never replaced by a
+    publication, never rewritten); each night imports the new ones into scores.reviews."""
+    review_wait_s: int = 30
+    """Longest recording a review waits for another writer of the reviews file before giving up."""
+    api_host: str = "127.0.0.1"
+    """Address `credit-scoring api` listens on (this machine only unless changed)."""
+    api_port: int = 8000
+    api_keys_file: Path = Path("warehouse/api_keys.toml")
+    """Keys of the read API, hashed (scrypt) with their owner's name (never committed: see .gitignore)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -4,7 +4,8 @@ Every feature of `features.client_features` belongs to exactly one reason code (
 `reason_code_features.csv`, by priority, whose pattern fits the whole name); each code has a client-facing and a
 manager-facing sentence whose figures (`reason_code_figures.csv`: DuckDB expressions over the client's features)
 are written in human units. `feature_sources.csv` says which file a feature's prefix aggregates, and
-`score_bands.csv` names the bands of the score in points. dbt loads the same files into the schema `reference`.
+`score_bands.csv` names the bands of the score in points, and `review_reasons.csv` lists the reasons a relationship
+manager may give for confirming or overriding a decision. dbt loads the same files into the schema `reference`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,24 @@ class ScoreBand:
     def label(self) -> str:
         """'C · Moderate risk'."""
         return f"{self.band} · {self.name}"
+
+
+@dataclass(frozen=True)
+class ReviewReason:
+    """A reason a relationship manager gives when reviewing a decision: what it may justify and its words."""
+
+    code: str
+    action: str
+    """'confirm', 'override' or 'any'."""
+    label: str
+
+    def justifies(self, action: str) -> bool:
+        """Whether the reason may be given for this action ('confirm' or 'override')."""
+        return self.action in (action, "any")
+
+
+REVIEW_ACTIONS = ("confirm", "override")
+"""What a review does to the model's decision."""
 
 
 class MissingFigure(ValueError):
@@ -182,6 +201,16 @@ def score_bands() -> tuple[ScoreBand, ...]:
     if floors[-1] is not None or any(f is None for f in floors[:-1]) or floors[:-1] != sorted(floors[:-1])[::-1]:  # type: ignore[type-var]
         raise ValueError("score_bands.csv: bands go from the highest min_points down, the last one without a floor")
     return tuple(bands)
+
+
+@cache
+def review_reasons() -> dict[str, ReviewReason]:
+    """The fixed list of review reasons (dbt/seeds/review_reasons.csv), by code, in file order."""
+    reasons = {row["code"]: ReviewReason(**row) for row in _rows("review_reasons.csv")}
+    wrong = [r.code for r in reasons.values() if r.action not in (*REVIEW_ACTIONS, "any")]
+    if wrong:
+        raise ValueError(f"review_reasons.csv: the action of {wrong} is not confirm, override or any")
+    return reasons
 
 
 def score_band(points: float) -> ScoreBand:

@@ -1,4 +1,5 @@
-"""Client page: the decision, its principal reasons, what would change it, the notice, and who the client is."""
+"""Client page: the decision, its principal reasons, what would change it, the notice, the human review, and who
+the client is."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import streamlit as st
 
 from dashboard import charts, data, ui
 from notices.letters import to_html, to_pdf
-from warehouse.vocabulary import format_figure
+from scoring.reviews import ReviewError, record_review, stored_reviews
+from warehouse.vocabulary import REVIEW_ACTIONS, format_figure, review_reasons
 
 # Application column -> (what the manager reads, unit of the value; None: the value in words).
 PROFILE = {
@@ -37,6 +39,10 @@ WORDS = {
     "FLAG_OWN_CAR": {"Y": "Yes", "N": "No"},
     "FLAG_OWN_REALTY": {"Y": "Yes", "N": "No"},
 }
+
+SAVED_KEY = "review_saved"  # the confirmation of the review just saved, shown once after the page reruns with it
+
+REVIEW_KEYS = ("review_action", "review_reason", "review_comment")
 
 cfg = ui.settings()
 st.title("Client decision")
@@ -132,6 +138,79 @@ def show_notice(client_id: int) -> None:
     right.download_button("Notice (HTML)", to_html(notice), f"{notice.file_stem}.html", "text/html", key="notice_html")
 
 
+def show_review(client_id: int, row: dict) -> None:
+    """The human reviews of this score and the form to record one, as the signed-in manager."""
+    st.subheader("Human review")
+    if SAVED_KEY in st.session_state:
+        st.success(st.session_state.pop(SAVED_KEY))
+    run_id, decision = int(row["run_id"]), str(row["decision"])
+    reviews = [r for r in stored_reviews(cfg, client=client_id) if r.run_id == run_id]
+    if reviews:
+        last = reviews[-1]
+        verb = "overrode the model: the decision is now" if last.action == "override" else "confirmed the decision:"
+        st.markdown(
+            f"**{last.reviewer}** {verb} **{ui.decision_text(last.final_decision)}** "
+            f"({review_reasons()[last.reason_code].label.lower()}) on {last.reviewed_at:%Y-%m-%d %H:%M} UTC."
+        )
+        history = pd.DataFrame(
+            {
+                "When (UTC)": [f"{r.reviewed_at:%Y-%m-%d %H:%M:%S}" for r in reviews],
+                "Reviewer": [r.reviewer for r in reviews],
+                "Review": [r.action for r in reviews],
+                "Decision": [ui.decision_text(r.final_decision) for r in reviews],
+                "Reason": [review_reasons()[r.reason_code].label for r in reviews],
+                "Comment": [r.comment for r in reviews],
+            }
+        )
+        st.dataframe(history, hide_index=True, width="stretch")
+    else:
+        st.caption("Nobody has reviewed this score yet.")
+    user = st.session_state.get(ui.USER_KEY)
+    with st.form(f"review_{client_id}_{run_id}"):  # kept as typed when refused, so nothing is lost
+        action = st.radio(
+            "Your review",
+            REVIEW_ACTIONS,
+            horizontal=True,
+            key="review_action",
+            format_func=lambda a: (
+                f"{a.capitalize()} the model's decision ({ui.decision_text(decision)})"
+                if a == "confirm"
+                else f"Override it ({ui.decision_text('accept' if decision == 'refuse' else 'refuse')})"
+            ),
+        )
+        reasons = review_reasons()
+        code = st.selectbox(
+            "Reason",
+            list(reasons),
+            key="review_reason",
+            format_func=lambda c: f"{reasons[c].label} ({reasons[c].action})",
+        )
+        comment = st.text_area("Comment (needed for an override or 'other')", max_chars=2000, key="review_comment")
+        submitted = st.form_submit_button(f"Record the review as {user}")
+    if submitted and user:
+        try:
+            saved = record_review(
+                cfg,
+                client=client_id,
+                run_id=run_id,
+                model_decision=decision,
+                action=action,
+                reason_code=code,
+                comment=comment,
+                reviewer=user,
+            )
+        except ReviewError as error:
+            st.error(f"Not saved: {error}")
+        else:
+            for key in REVIEW_KEYS:  # a fresh form for the next review
+                st.session_state.pop(key, None)
+            st.session_state[SAVED_KEY] = (
+                f"Review {saved.review_id} saved: {ui.decision_text(saved.final_decision)}. "
+                "The portfolio figures count it after the next night."
+            )
+            st.rerun()
+
+
 def show_explanation(client_id: int, row: dict) -> None:
     """The waterfall from the average applicant to the client, one bar per reason code."""
     codes = data.client_code_contributions(cfg, client_id, row["run_id"])
@@ -197,5 +276,6 @@ with ui.page_guard():
         else:
             show_decision(client, decision)
             show_reasons(client, decision)
+            show_review(client, decision)
             show_explanation(client, decision)
         show_profile(client)

@@ -1,4 +1,4 @@
-"""Portfolio: approval rate, score distribution, clients by score band (points), clients per run."""
+"""Portfolio: approval rate, score distribution, clients by score band (points), override rates, clients per run."""
 
 from __future__ import annotations
 
@@ -73,6 +73,39 @@ def bands_section() -> None:
     )
 
 
+def reviews_section() -> None:
+    """How often relationship managers reviewed and overrode the model, per decision and per reviewer."""
+    st.subheader("Human review")
+    summary = data.override_summary(cfg)
+    if summary.empty or not summary["reviewed"].sum():
+        st.info("No decision has been reviewed yet (reviews recorded today are counted after the next night).")
+        return
+    table = pd.DataFrame(
+        {
+            "Model decision": [ui.decision_text(d) for d in summary["decision"]],
+            "Clients": [f"{int(c):,}" for c in summary["clients"]],
+            "Reviewed": [f"{int(r):,}" for r in summary["reviewed"]],
+            "Overridden": [f"{int(o):,}" for o in summary["overridden"]],
+            "Override rate (of reviewed)": [
+                ui.percent(o / r) if r else "none reviewed"
+                for o, r in zip(summary["overridden"], summary["reviewed"], strict=True)
+            ],
+        }
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+    reviewed, overridden = int(summary["reviewed"].sum()), int(summary["overridden"].sum())
+    ui.takeaway(
+        f"{ui.plural(reviewed, 'current decision')} reviewed, {overridden:,} overridden "
+        f"({ui.percent(overridden / reviewed)} of those reviewed, {ui.percent(overridden / summary['clients'].sum())}"
+        " of all clients)."
+    )
+    by_reviewer = data.overrides_by_reviewer(cfg)
+    by_reviewer["override rate"] = [
+        ui.percent(o / r) for o, r in zip(by_reviewer["overridden"], by_reviewer["reviewed"], strict=True)
+    ]
+    st.dataframe(by_reviewer, hide_index=True, width="stretch")
+
+
 def runs_section() -> None:
     """Clients accepted and refused per scoring run."""
     st.subheader("Clients scored per run")
@@ -91,4 +124,5 @@ with ui.page_guard():
     current_threshold = headline()
     score_section(current_threshold)
     bands_section()
+    reviews_section()
     runs_section()

@@ -27,6 +27,7 @@ from dashboard import APP_PATH, auth, data
 from dashboard.ui import NOTICE_KEY
 from scoring.registry import UnsafeModelError, champion_version, connect, read_booster
 from tests.dashboard_standin import build_standin_serving
+from warehouse import secrets
 from warehouse.settings import Settings
 
 USER, PASSWORD = "manager", "correct horse battery"
@@ -65,14 +66,14 @@ def test_hashes_cost_owasp_scrypt_and_old_ones_are_upgraded_at_sign_in(settings:
     assert stored.split("$")[1:4] == [str(2**17), "8", "1"]
     legacy = stored.replace(f"${2**17}$", f"${2**14}$", 1)  # the salt and key of a 2**14 hash, recomputed below
     scheme, n, r, p, salt, _ = legacy.split("$")
-    old_key = auth._scrypt(PASSWORD, base64.b64decode(salt), 2**14, 8, 1, 32)
+    old_key = secrets.scrypt(PASSWORD, base64.b64decode(salt), 2**14, 8, 1, 32)
     legacy = "$".join([scheme, n, r, p, salt, base64.b64encode(old_key).decode()])
     auth._write_users(settings.dashboard_users_file, {USER: legacy})
-    assert auth.outdated(legacy) and auth.check_password(PASSWORD, legacy)
+    assert secrets.outdated(legacy) and secrets.check_secret(PASSWORD, legacy)
     assert auth.authenticate(settings, USER, PASSWORD).ok, "an existing hash still verifies"
     upgraded = auth.load_users(settings.dashboard_users_file)[USER]
-    assert upgraded.split("$")[1] == str(2**17) and auth.check_password(PASSWORD, upgraded)
-    assert not auth.check_password(PASSWORD, upgraded.replace(f"${2**17}$", f"${2**30}$", 1)), "bounded cost"
+    assert upgraded.split("$")[1] == str(2**17) and secrets.check_secret(PASSWORD, upgraded)
+    assert not secrets.check_secret(PASSWORD, upgraded.replace(f"${2**17}$", f"${2**30}$", 1)), "bounded cost"
 
 
 def test_failed_sign_ins_are_logged_and_then_must_wait(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:

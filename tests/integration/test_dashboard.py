@@ -90,6 +90,7 @@ def dashboard_env(settings: Settings) -> dict[str, str]:
         "CREDIT_SCORING_HOME": str(settings.home),
         "CREDIT_SCORING_SERVING_PATH": str(settings.serving_path),
         "CREDIT_SCORING_DASHBOARD_USERS_FILE": str(settings.dashboard_users_file),
+        "CREDIT_SCORING_REVIEWS_PATH": str(settings.reviews_path),
     }
 
 
@@ -247,10 +248,11 @@ def pipeline_served(
     served_warehouse: Settings, published: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Settings:
     """The serving file published by the real pipeline (generate, ingest, dbt, train, score), for the app, with
-    the manager's account (in a copy of its own: the pipeline's home stays as the session built it)."""
+    the manager's account and a reviews file (in copies of their own: the pipeline's home stays as the session built
+    it)."""
     users = tmp_path / "dashboard_users.toml"
     shutil.copy(published.dashboard_users_file, users)
-    settings = served_warehouse.replace(dashboard_users_file=users)
+    settings = served_warehouse.replace(dashboard_users_file=users, reviews_path=tmp_path / "reviews.sqlite")
     _use(settings, monkeypatch)
     return settings
 
@@ -349,3 +351,43 @@ def test_every_page_renders_the_real_pipeline_output(pipeline_served: Settings, 
         client = con.execute("SELECT min(SK_ID_CURR) FROM scores.latest").fetchone()[0]
     at = open_page(page, str(client))
     assert texts(at), f"the {page} page shows nothing"
+
+
+def test_a_manager_reviews_a_decision_and_the_portfolio_counts_it_after_the_night(
+    served_warehouse: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scheduler import steps
+
+    cfg = copy_home(served_warehouse, tmp_path / "home")
+    auth.add_user(cfg, USER, PASSWORD)
+    _use(cfg, monkeypatch)
+    with duckdb.connect(str(cfg.serving_path), read_only=True) as con:
+        client = con.execute("SELECT min(SK_ID_CURR) FROM scores.latest WHERE decision = 'refuse'").fetchone()[0]
+    at = open_page("client", str(client))
+    at.radio(key="review_action").set_value("override")
+    at.selectbox(key="review_reason").set_value("CONFIRM_DOCUMENTS")
+    at.text_area(key="review_comment").input("The payslips show a second income.")
+    record = next(b for b in at.button if b.label == f"Record the review as {USER}")
+    record.click().run()
+    assert [e.value for e in at.error] == [
+        "Not saved: the reason 'Documents checked with the client confirm the decision' cannot justify a review "
+        "that overrides"
+    ]
+    assert at.text_area(key="review_comment").value == "The payslips show a second income.", "nothing typed is lost"
+    at.selectbox(key="review_reason").set_value("OVERRIDE_INCOME_EVIDENCE")
+    next(b for b in at.button if b.label == f"Record the review as {USER}").click().run()
+    assert not at.exception and not at.error
+    assert "Review 1 saved: ✔ Accepted" in texts(at)
+    assert f"**{USER}** overrode the model: the decision is now **✔ Accepted**" in texts(at)
+    assert at.text_area(key="review_comment").value == "", "a fresh form for the next review"
+
+    steps.import_reviews(cfg)
+    steps.publish(cfg)
+    with duckdb.connect(str(cfg.serving_path), read_only=True) as con:
+        final = con.execute(
+            "SELECT final_decision, overridden, reviewed_by, review_reason FROM scores.latest WHERE SK_ID_CURR = ?",
+            [client],
+        ).fetchone()
+    assert final == ("accept", True, USER, "OVERRIDE_INCOME_EVIDENCE")
+    portfolio = open_page("portfolio")
+    assert "1 current decision reviewed, 1 overridden (100.0% of those reviewed" in texts(portfolio)

@@ -108,6 +108,7 @@ def private_settings(champion: Settings, home: Path) -> Settings:
         warehouse_path=home / "warehouse.duckdb",
         serving_path=home / "serving.duckdb",
         scheduler_state_path=home / "scheduler.json",
+        reviews_path=home / "reviews.sqlite",
         **{f"{name}_dir": home / name for name in ("inbox", "processed", "rejected", "reports", "log")},
     )
 
