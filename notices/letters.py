@@ -20,7 +20,7 @@ from scoring.points import PointsScale
 from scoring.serving import connect_serving
 from warehouse.features import FEATURES_TABLE, ID_COLUMN
 from warehouse.settings import Settings
-from warehouse.vocabulary import format_figure
+from warehouse.vocabulary import format_figure, review_reasons
 
 RESPONSE_DAYS = 30
 """Days the client has to ask for a review, printed on the notice."""
@@ -41,6 +41,8 @@ class Notice:
     changer: str | None
     lender: str
     contact: str
+    by_person: bool = False
+    """The model accepted and a member of staff refused, on review (the reasons are the reviewer's)."""
 
     @property
     def file_stem(self) -> str:
@@ -60,6 +62,12 @@ class Notice:
                 "grant it.",
             ),
             (
+                "text",
+                "A member of our credit team reviewed your application and took this decision. Your credit score "
+                f"from our automated model is {self.points:.0f} points ({self.band}).",
+            )
+            if self.by_person
+            else (
                 "text",
                 "The decision was taken with the help of an automated credit-scoring model. Your credit score is "
                 f"{self.points:.0f} points ({self.band}); we grant credit from {self.accepted_from:.0f} points.",
@@ -89,25 +97,34 @@ class Notice:
         return blocks
 
 
+FINAL_DECISION = "coalesce(l.final_decision, l.decision)"
+"""A notice follows the decision after any human review: none for a refusal a manager overturned."""
+
+
 def load_notice(con: duckdb.DuckDBPyConnection, settings: Settings, client_id: int) -> Notice | None:
     """The notice of a client's latest decision if it is a refusal (None otherwise), from the serving database."""
     row = con.execute(
         f"""SELECT l.scored_at, l.points, l.score_band, l.threshold, l.decision_changer,
-                   (SELECT f.AMT_CREDIT FROM {FEATURES_TABLE} AS f WHERE f.{ID_COLUMN} = l.SK_ID_CURR)
-            FROM scores.latest AS l WHERE l.SK_ID_CURR = $id AND l.decision = 'refuse'""",
+                   (SELECT f.AMT_CREDIT FROM {FEATURES_TABLE} AS f WHERE f.{ID_COLUMN} = l.SK_ID_CURR),
+                   l.overridden, l.review_reason
+            FROM scores.latest AS l WHERE l.SK_ID_CURR = $id AND {FINAL_DECISION} = 'refuse'""",
         {"id": client_id},
     ).fetchone()
     if row is None:
         return None
-    scored_at, points, band, threshold, changer, requested = row
-    reasons = [
-        sentence
-        for (sentence,) in con.execute(
-            "SELECT r.sentence FROM scores.reasons AS r JOIN scores.latest AS l USING (run_id, SK_ID_CURR) "
-            "WHERE r.SK_ID_CURR = $id ORDER BY r.rank",
-            {"id": client_id},
-        ).fetchall()
-    ]
+    scored_at, points, band, threshold, changer, requested, overridden, review_reason = row
+    if overridden:  # the model accepted and a person refused: the reason is the reviewer's, not the model's
+        reasons = [review_reasons()[review_reason].label] if review_reason in review_reasons() else []
+        changer = None
+    else:
+        reasons = [
+            sentence
+            for (sentence,) in con.execute(
+                "SELECT r.sentence FROM scores.reasons AS r JOIN scores.latest AS l USING (run_id, SK_ID_CURR) "
+                "WHERE r.SK_ID_CURR = $id ORDER BY r.rank",
+                {"id": client_id},
+            ).fetchall()
+        ]
     return Notice(
         client_id=client_id,
         decided_at=scored_at,
@@ -119,6 +136,7 @@ def load_notice(con: duckdb.DuckDBPyConnection, settings: Settings, client_id: i
         changer=changer,
         lender=settings.lender_name,
         contact=settings.review_contact,
+        by_person=bool(overridden),
     )
 
 
@@ -185,7 +203,8 @@ def night_refusals(con: duckdb.DuckDBPyConnection, night: date | None) -> list[i
     return [
         client
         for (client,) in con.execute(
-            f"SELECT l.SK_ID_CURR FROM scores.latest AS l WHERE l.decision = 'refuse' AND {where} ORDER BY 1", params
+            f"SELECT l.SK_ID_CURR FROM scores.latest AS l WHERE {FINAL_DECISION} = 'refuse' AND {where} ORDER BY 1",
+            params,
         ).fetchall()
     ]
 

@@ -18,7 +18,9 @@ from cli.app import app as cli_app
 from dashboard import APP_PATH, auth, data
 from dashboard.ui import USER_KEY as SIGNED_IN_KEY
 from monitoring.fairness import check_fairness
+from notices.letters import load_notice, night_refusals
 from scoring.publish import publish
+from scoring.serving import connect_serving
 from tests.conftest import copy_home
 from tests.dashboard_standin import (  # hand-built edge cases: a client without history, one unscored
     HISTORY_PREFIXES,
@@ -389,5 +391,8 @@ def test_a_manager_reviews_a_decision_and_the_portfolio_counts_it_after_the_nigh
             [client],
         ).fetchone()
     assert final == ("accept", True, USER, "OVERRIDE_INCOME_EVIDENCE")
+    with connect_serving(cfg) as con:
+        assert load_notice(con, cfg, client) is None, "no refusal notice once a person accepted"
+        assert client not in night_refusals(con, None)
     portfolio = open_page("portfolio")
     assert "1 current decision reviewed, 1 overridden (100.0% of those reviewed" in texts(portfolio)

@@ -172,3 +172,23 @@ def test_the_notice_states_decision_reasons_and_rights_in_html_and_pdf(tmp_path:
     assert "review of this decision by a member of our staff" in text and "Article 22" in text
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"Pages:\s+1\b", info), "the notice fits on one page"
+
+
+def test_a_refusal_decided_on_review_says_a_person_took_it() -> None:
+    """The model accepted and a manager refused: the letter gives the reviewer's reason, not the model's threshold."""
+    notice = Notice(
+        client_id=100043,
+        decided_at=datetime(2026, 11, 24, 2, 5),
+        requested=200_000.0,
+        points=640.0,
+        band="B · Low risk",
+        accepted_from=543.2,
+        reasons=("The application data the model scored was wrong",),
+        changer=None,
+        lender="Prêt à dépenser",
+        contact="our review team",
+        by_person=True,
+    )
+    page = to_html(notice)
+    assert "A member of our credit team reviewed your application and took this decision" in page
+    assert "we grant credit from" not in page and "The application data the model scored was wrong" in page
