@@ -14,7 +14,7 @@ from ingest.files import GZIP_UNREADABLE, INDEX_COLUMNS, FileRejected, Layout, S
 from ingest.rules import APPLICATIONS, ROW_GROUPS, RULES
 from warehouse.database import one_row
 from warehouse.errors import is_disk_full
-from warehouse.schema import FLOAT, INT, TEXT, Column, Table, tables
+from warehouse.schema import FLOAT, INT, TEXT, Column, Table, inputs
 from warehouse.sql import literal, quote
 
 STRUCTURAL = {
@@ -278,6 +278,8 @@ class FileLoad:
         for column, parent in self.table.parents.items():
             if column not in implied:
                 self._orphans(column, parent)
+        if self.table.scored_only:
+            self._not_scored()
         for column, (via, via_table) in implied.items():
             self._mismatch(column, via, via_table)
             # Where the row's `via` parent exists the column matches it; check it only where it does not.
@@ -399,6 +401,33 @@ class FileLoad:
             f"s.{col} IS NOT NULL" + (f" AND {among}" if among else ""),
         )
 
+    def _not_scored(self) -> None:
+        """Quarantine outcomes of known clients the champion never scored, or observed before their first score
+        (an unknown client is an orphan already)."""
+        scored = one_row(
+            self.con,
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE schema_name = 'scores' AND table_name IN ('predictions', 'runs')",
+        )[0]
+        first = (
+            "SELECT p.SK_ID_CURR, min(p.scored_at) AS first_scored FROM scores.predictions p "
+            "JOIN scores.runs r USING (run_id) WHERE r.status = 'succeeded' GROUP BY ALL"
+            if scored == 2
+            else "SELECT NULL::BIGINT AS SK_ID_CURR, NULL::TIMESTAMP AS first_scored WHERE false"
+        )
+        known = " UNION ALL ".join(f"SELECT SK_ID_CURR FROM raw.{quote(p)}" for p in APPLICATIONS)
+        date = "TRY_STRPTIME(s.OBSERVATION_DATE, '%Y-%m-%d')"
+        self._add_problems(
+            "'SK_ID_CURR'",
+            "CAST(s.SK_ID_CURR AS VARCHAR)",
+            "CASE WHEN f.first_scored IS NULL THEN 'never scored: SK_ID_CURR ' || s.SK_ID_CURR || ' has no score "
+            "from the champion, so its outcome cannot be backtested' ELSE 'observed before scored: SK_ID_CURR ' || "
+            "s.SK_ID_CURR || ' was first scored on ' || strftime(f.first_scored, '%Y-%m-%d') || ', after its "
+            "OBSERVATION_DATE ' || s.OBSERVATION_DATE END",
+            f"{self.stage} s LEFT JOIN ({first}) f USING (SK_ID_CURR)",
+            f"s.SK_ID_CURR IN ({known}) AND (f.first_scored IS NULL OR {date} < CAST(f.first_scored AS DATE))",
+        )
+
     def _mismatch(self, column: str, via: str, via_table: str) -> None:
         """Quarantine rows whose `column` differs from that of their `via` parent row (e.g. SK_ID_CURR)."""
         col, key = quote(column), quote(via)
@@ -469,7 +498,7 @@ def _implied_parents(table: Table) -> dict[str, tuple[str, str]]:
     POS_CASH_balance.SK_ID_CURR is implied by SK_ID_PREV: previous_application rows carry a checked
     SK_ID_CURR, so a balance row must hold the same one.
     """
-    contract = tables()
+    contract = inputs()
     return {
         column: (via, via_table)
         for column, parent in table.parents.items()
