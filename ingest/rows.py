@@ -14,6 +14,7 @@ from ingest.files import GZIP_UNREADABLE, INDEX_COLUMNS, FileRejected, Layout, S
 from ingest.rules import APPLICATIONS, ROW_GROUPS, RULES
 from warehouse.database import one_row
 from warehouse.errors import is_disk_full
+from warehouse.outcomes import first_scores_sql
 from warehouse.schema import FLOAT, INT, TEXT, Column, Table, inputs
 from warehouse.sql import literal, quote
 
@@ -402,30 +403,19 @@ class FileLoad:
         )
 
     def _not_scored(self) -> None:
-        """Quarantine outcomes of known clients the champion never scored, or observed before their first score
-        (an unknown client is an orphan already)."""
-        scored = one_row(
-            self.con,
-            "SELECT count(*) FROM duckdb_tables() "
-            "WHERE schema_name = 'scores' AND table_name IN ('predictions', 'runs')",
-        )[0]
-        first = (
-            "SELECT p.SK_ID_CURR, min(p.scored_at) AS first_scored FROM scores.predictions p "
-            "JOIN scores.runs r USING (run_id) WHERE r.status = 'succeeded' GROUP BY ALL"
-            if scored == 2
-            else "SELECT NULL::BIGINT AS SK_ID_CURR, NULL::TIMESTAMP AS first_scored WHERE false"
-        )
+        """Quarantine outcomes of known clients the champion never scored, or observed before the decision (an
+        unknown client is an orphan already)."""
         known = " UNION ALL ".join(f"SELECT SK_ID_CURR FROM raw.{quote(p)}" for p in APPLICATIONS)
         date = "TRY_STRPTIME(s.OBSERVATION_DATE, '%Y-%m-%d')"
         self._add_problems(
             "'SK_ID_CURR'",
             "CAST(s.SK_ID_CURR AS VARCHAR)",
-            "CASE WHEN f.first_scored IS NULL THEN 'never scored: SK_ID_CURR ' || s.SK_ID_CURR || ' has no score "
-            "from the champion, so its outcome cannot be backtested' ELSE 'observed before scored: SK_ID_CURR ' || "
-            "s.SK_ID_CURR || ' was first scored on ' || strftime(f.first_scored, '%Y-%m-%d') || ', after its "
-            "OBSERVATION_DATE ' || s.OBSERVATION_DATE END",
-            f"{self.stage} s LEFT JOIN ({first}) f USING (SK_ID_CURR)",
-            f"s.SK_ID_CURR IN ({known}) AND (f.first_scored IS NULL OR {date} < CAST(f.first_scored AS DATE))",
+            "CASE WHEN f.decided_on IS NULL THEN 'never scored: SK_ID_CURR ' || s.SK_ID_CURR || ' has no score "
+            "from the champion, so its outcome cannot be backtested' ELSE 'observed before the decision: "
+            "SK_ID_CURR ' || s.SK_ID_CURR || ' was scored for ' || strftime(f.decided_on, '%Y-%m-%d') || ', after "
+            "its OBSERVATION_DATE ' || s.OBSERVATION_DATE END",
+            f"{self.stage} s LEFT JOIN ({first_scores_sql(self.con)}) f USING (SK_ID_CURR)",
+            f"s.SK_ID_CURR IN ({known}) AND (f.decided_on IS NULL OR {date} < f.decided_on)",
         )
 
     def _mismatch(self, column: str, via: str, via_table: str) -> None:

@@ -73,8 +73,8 @@ def test_outcomes_of_scored_clients_load_and_the_others_are_quarantined_with_the
         (TEST_IDS[0], "2026-11-30", 1)
     ]
     found = reasons(loaded)
-    assert found[0] == (3, "SK_ID_CURR", found[0][2]) and "observed before scored" in found[0][2]
-    assert "first scored on 2026-11-02" in found[0][2]
+    assert found[0] == (3, "SK_ID_CURR", found[0][2]) and "observed before the decision" in found[0][2]
+    assert "scored for 2026-11-02" in found[0][2]
     assert found[1] == (4, "SK_ID_CURR", "orphan: SK_ID_CURR 999999 is in no application")
     assert found[2][:2] == (5, "SK_ID_CURR") and found[2][2].startswith(f"never scored: SK_ID_CURR {TRAIN_IDS[0]}")
     assert found[3][:2] == (6, "SK_ID_CURR") and found[3][2].startswith("duplicate key SK_ID_CURR=")
