@@ -39,7 +39,9 @@ class Deterioration:
     def parse(cls, text: str, odds_factor: float = DETERIORATION_ODDS) -> Deterioration:
         """Read 'COLUMN=VALUE' (an application column and one of its values)."""
         column, sep, value = text.partition("=")
-        domain = inputs()["application_test"].column(column.strip()).domain if sep else None
+        applications = inputs()["application_test"]
+        known = sep and column.strip() in applications.column_names
+        domain = applications.column(column.strip()).domain if known else None
         if not sep or domain is None or value.strip() not in domain:
             raise ValueError(f"a deteriorating segment is COLUMN=VALUE with a category of the applications: {text!r}")
         return cls(column.strip(), value.strip(), odds_factor)

@@ -63,7 +63,7 @@ def test_a_deteriorating_segment_defaults_more_only_there_and_is_seeded(inbox: P
     assert plain.loc[working, "DEFAULTED_worse"].mean() > 2 * plain.loc[working, "DEFAULTED"].mean()
 
 
-@pytest.mark.parametrize("text", ["NAME_INCOME_TYPE", "NAME_INCOME_TYPE=Astronaut", "AMT_CREDIT=5"])
+@pytest.mark.parametrize("text", ["NAME_INCOME_TYPE", "NAME_INCOME_TYPE=Astronaut", "AMT_CREDIT=5", "FOO=1"])
 def test_a_segment_must_be_a_category_value(text: str) -> None:
     with pytest.raises(ValueError, match="COLUMN=VALUE"):
         Deterioration.parse(text)
