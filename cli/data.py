@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.common import console
 from warehouse.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer()
 
@@ -40,6 +43,21 @@ def generate(
         bool,
         typer.Option(help="Shift income, age and external scores in a nightly batch, as a changing population would."),
     ] = False,
+    outcomes_delay: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With --batch-date: also deliver outcomes.csv, the observed outcomes of the earlier batches (inbox "
+            "and processed) scored this many days before, each batch once.",
+        ),
+    ] = None,
+    deteriorate: Annotated[
+        str | None,
+        typer.Option(
+            help="With --outcomes-delay: defaults rise in one segment, COLUMN=VALUE of the applications (e.g. "
+            "NAME_INCOME_TYPE=Working): its odds of default are multiplied by 4."
+        ),
+    ] = None,
 ) -> None:
     """Write realistic data in the exact Kaggle file layout (built-in data when you lack the real files)."""
     from generator import dataset as gen
@@ -49,13 +67,32 @@ def generate(
     if batch_date is not None:
         day = date.fromisoformat(batch_date)
         target = out or cfg.inbox_dir / day.isoformat()
-        summary = gen.generate_batch(target, day, applications, seed=seed, drift=drift)
+        arrived = _outcomes(cfg, day, outcomes_delay, deteriorate, seed, target.parent)
+        summary = gen.generate_batch(target, day, applications, seed=seed, drift=drift, outcomes=arrived)
     else:
         if scale not in (None, "full"):
             raise typer.BadParameter("--scale only accepts 'full'", param_hint="--scale")
         n = gen.FULL_SCALE_CLIENTS if scale == "full" else (clients or cfg.clients)
         summary = gen.generate_dataset(out or cfg.data_dir, n, seed=seed)
     console.print(summary.as_table())
+
+
+def _outcomes(
+    cfg: Settings, day: date, delay: int | None, deteriorate: str | None, seed: int, beside: Path
+) -> pd.DataFrame | None:
+    """The outcomes a batch delivers (None without --outcomes-delay); a bad --deteriorate is a usage error."""
+    from generator.outcomes import Deterioration, batch_folders, outcome_rows
+
+    if delay is None:
+        if deteriorate is not None:
+            raise typer.BadParameter("needs --outcomes-delay", param_hint="--deteriorate")
+        return None
+    try:
+        segment = Deterioration.parse(deteriorate) if deteriorate else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--deteriorate") from error
+    earlier = batch_folders([beside, cfg.inbox_dir, cfg.processed_dir])
+    return outcome_rows(day, earlier, delay, seed=seed, deteriorate=segment)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The model: `train` (cross-validation, threshold, registry) and `score` (probabilities, reasons, publication)."""
+"""The model: `train` (cross-validation, threshold, registry), `score` (probabilities, reasons, publication) and
+`promote` (the challenger to champion, by rule)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,21 @@ def train(
         ),
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed of folds, samples and models (default: settings).")] = None,
+    as_challenger: Annotated[
+        bool,
+        typer.Option(
+            "--as-challenger",
+            help="Register the new version as the challenger: scored every night in shadow beside the champion, "
+            "never deciding; `credit-scoring promote` makes it champion by rule.",
+        ),
+    ] = False,
+    with_outcomes: Annotated[
+        bool,
+        typer.Option(
+            "--with-outcomes",
+            help="Also learn from the scored clients whose outcome has arrived (raw.outcomes), labelled with it.",
+        ),
+    ] = False,
 ) -> None:
     """Compare models by cross-validation, pick the cost-minimising threshold, register the best model."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -75,6 +91,8 @@ def train(
     from scoring.train import train as run_training
 
     cfg: Settings = ctx.obj
+    if promote and as_challenger:
+        raise typer.BadParameter("give --promote or --as-challenger, not both", param_hint="--as-challenger")
     cfg = cfg.replace(cv_folds=folds or cfg.cv_folds, seed=cfg.seed if seed is None else seed)
     with Progress(
         TextColumn("[bold]Training[/] {task.description}"),
@@ -91,6 +109,8 @@ def train(
                 cfg,
                 search_iterations=budget,
                 promote=promote,
+                as_challenger=as_challenger,
+                with_outcomes=with_outcomes,
                 progress=lambda text, done, total: bar.update(task, description=text, completed=done, total=total),
             )
         except FeatureStoreError as error:
@@ -98,10 +118,41 @@ def train(
             console.print(f"[bold red]Training failed:[/] {error}")
             raise typer.Exit(code=1) from error
     console.print(summary.as_table())
-    verdict = "[bold green]is the new champion[/]" if summary.decision.promoted else "[yellow]is not champion[/]"
+    verdict = (
+        "[bold green]is the new champion[/]"
+        if summary.decision.promoted
+        else "[blue]is the challenger[/]"
+        if as_challenger
+        else "[yellow]is not champion[/]"
+    )
     console.print(
         f"Registered {cfg.model_name} version {summary.version} ({summary.chosen.name}, "
         f"threshold {summary.threshold:.4f}, OOF cost {summary.chosen.cost:.4f}/client, "
         f"AUC {summary.chosen.auc:.4f}) {verdict}: {summary.decision.reason}."
     )
     console.print(f"Report: {summary.report_path}")
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Promote even when the rule says no (recorded as forced in ops.promotions)."),
+    ] = False,
+    version: Annotated[
+        int | None, typer.Option(help="The version to consider (default: the challenger scored in shadow).")
+    ] = None,
+) -> None:
+    """Make the challenger the champion if it beat it on realised outcomes and business cost (or --force); report."""
+    from monitoring.challenger import PromotionError
+    from monitoring.challenger import promote as decide
+
+    try:
+        done = decide(ctx.obj, force=force, version=version)
+    except PromotionError as error:
+        console.print(f"[bold red]Nothing promoted:[/] {error}")
+        raise typer.Exit(code=1) from error
+    console.print(done.report_path.read_text(), markup=False, highlight=False)
+    verdict = "[bold green]promoted[/]" if done.promoted else "[yellow]not promoted[/]"
+    console.print(f"v{done.candidate_version} {verdict}. Report: {done.report_path}")

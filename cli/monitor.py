@@ -1,13 +1,18 @@
-"""Monitoring: `drift` (the test set or a night's batch against the training population)."""
+"""Monitoring: `drift` (the test set or a night's batch against the training population) and `performance`
+(backtesting on observed outcomes)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.common import EXIT_ALERT, console, finish_run, night_option
 from warehouse.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas
+    import rich.table
 
 app = typer.Typer()
 
@@ -55,3 +60,76 @@ def drift(
         console.print(run.as_table())
         raise typer.Exit(code=EXIT_ALERT)
     finish_run(run)
+
+
+@app.command()
+def performance(
+    ctx: typer.Context,
+    compute: Annotated[
+        bool,
+        typer.Option(
+            "--compute",
+            help="Backtest now on the outcomes loaded so far (the nightly run does it every night; its alerts go to "
+            "monitoring.alerts, a check by hand only prints them).",
+        ),
+    ] = False,
+    fail_on_alert: Annotated[
+        bool, typer.Option("--fail-on-alert", help=f"With --compute: exit with code {EXIT_ALERT} on an alert.")
+    ] = False,
+) -> None:
+    """Print the backtesting of the champion's decisions (monitoring.performance): per cohort and score band."""
+    from monitoring.performance import check_performance, latest_performance, performance_alerts, takeaways
+
+    cfg: Settings = ctx.obj
+    if compute:
+        table = check_performance(cfg).table
+    else:
+        from warehouse.database import open_warehouse
+        from warehouse.outcomes import present_tables
+
+        with open_warehouse(cfg.warehouse_path) as con:
+            present = "monitoring.performance" in present_tables(con)
+            table = latest_performance(con) if present else None
+    if table is None or table.empty:
+        console.print("No cohort backtested yet: outcomes of scored clients must arrive (outcomes.csv in a batch).")
+        return
+    alerts = performance_alerts(table, cfg)
+    console.print(performance_table(table))
+    for line in takeaways(table):
+        console.print(f"• {line}")
+    for alert in alerts:
+        console.print(f"[bold red]Alert ({alert.kind}):[/] {alert.message}")
+    if compute and fail_on_alert and alerts:
+        raise typer.Exit(code=EXIT_ALERT)
+
+
+def performance_table(table: pandas.DataFrame) -> rich.table.Table:
+    """A rich table of backtesting rows: cohort, band, counts, rates, tests."""
+    import pandas as pd
+    from rich.table import Table
+
+    shown = Table(title="Backtesting (monitoring.performance)")
+    columns = {
+        "cohort": "{}",
+        "model_version": "v{}",
+        "score_band": "{}",
+        "clients": "{:,}",
+        "outcomes": "{:,}",
+        "defaults": "{:,}",
+        "observed_default_rate": "{:.1%}",
+        "predicted_default_rate": "{:.1%}",
+        "jeffreys_low": "{:.1%}",
+        "jeffreys_high": "{:.1%}",
+        "binomial_p": "{:.3g}",
+        "calibration": "{}",
+        "gini": "{:.3f}",
+        "expected_gini": "{:.3f}",
+        "ks": "{:.3f}",
+        "hosmer_lemeshow_p": "{:.3g}",
+        "score_psi": "{:.3f}",
+    }
+    for name in columns:
+        shown.add_column(name.replace("_", " "), justify="left" if name in ("cohort", "score_band") else "right")
+    for row in table.itertuples():
+        shown.add_row(*("" if pd.isna(v := getattr(row, c)) else f.format(v) for c, f in columns.items()))
+    return shown

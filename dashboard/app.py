@@ -35,6 +35,7 @@ navigation = st.navigation(
         st.Page(PAGES / "portfolio.py", title="Portfolio", icon=":material/bar_chart:"),
         st.Page(PAGES / "model.py", title="Model", icon=":material/model_training:"),
         st.Page(PAGES / "monitoring.py", title="Monitoring", icon=":material/monitor_heart:"),
+        st.Page(PAGES / "performance.py", title="Backtesting", icon=":material/fact_check:"),
     ]
 )
 with st.sidebar:

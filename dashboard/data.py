@@ -48,6 +48,7 @@ DRIFT = "monitoring.feature_drift"
 PSI = "monitoring.psi"
 ALERTS = "monitoring.alerts"
 DRIFT_REPORTS = "monitoring.drift_reports"
+PERFORMANCE = "monitoring.performance"
 
 T = TypeVar("T")
 
@@ -554,3 +555,14 @@ def drift_report_path(settings: Settings, run_id: str | None) -> Path | None:
         if not df.empty and os.path.isfile(df["report_path"].iloc[0]):
             return Path(df["report_path"].iloc[0])
     return None
+
+
+def latest_performance(settings: Settings) -> pd.DataFrame:
+    """The rows of the latest backtesting check, cohorts in order, each cohort's 'all' row first (empty if none)."""
+    if not has(settings, PERFORMANCE):
+        return pd.DataFrame()
+    return query(
+        settings,
+        f"SELECT * FROM {PERFORMANCE} WHERE check_id = (SELECT max(check_id) FROM {PERFORMANCE}) "
+        "ORDER BY cohort, model_version, score_band <> 'all', score_band",
+    )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+TRUTH_FILE = Path("truth") / "true_default_probability.csv"
+"""Where a generated data set or batch keeps each client's TRUE_PD and drawn TARGET (outside the Kaggle files)."""
 Columns = dict[str, np.ndarray]
 """One table's chunk: column name -> numpy array. Categorical columns hold int codes into the schema domain
 (-1 = missing), integer columns int64, float columns float64 with NaN for missing."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from warehouse.schema import Column, Table, tables
+from warehouse.schema import Column, Table, inputs
 
 INDEX_COLUMNS = ("", "Unnamed: 0")
 """Header names of the row-index column that pandas and spreadsheets add; it is dropped."""
@@ -36,10 +36,10 @@ class FileRejected(Exception):
 
 
 def find_files(source: Path) -> tuple[list[tuple[Table, Path]], list[str]]:
-    """The Kaggle files of a folder in load order (parents first), and the names of other CSV files."""
+    """The contract's files of a folder (Kaggle files, outcomes) in load order, and the names of other CSV files."""
     if not source.is_dir():
         raise IngestError(f"{source} is not a folder")
-    contract = tables()
+    contract = inputs()
     found = []
     for table in contract.values():
         candidates = [p for p in (source / table.file_name, source / f"{table.file_name}.gz") if p.is_file()]
@@ -50,7 +50,7 @@ def find_files(source: Path) -> tuple[list[tuple[Table, Path]], list[str]]:
     ignored = sorted(p.name for p in source.iterdir() if p.name.endswith((".csv", ".csv.gz")) and p.name not in known)
     if not found:
         names = ", ".join(t.file_name for t in contract.values())
-        raise IngestError(f"{source} holds none of the Kaggle files ({names})")
+        raise IngestError(f"{source} holds none of the Kaggle files or outcomes ({names})")
     return found, ignored
 
 
@@ -62,7 +62,7 @@ def columns_of(table: Table) -> tuple[Column, ...]:
 @cache
 def _clean_columns(table_name: str) -> tuple[Column, ...]:
     """Columns of a contract table, names stripped of spaces."""
-    return tuple(dataclasses.replace(c, name=c.name.strip()) for c in tables()[table_name].columns)
+    return tuple(dataclasses.replace(c, name=c.name.strip()) for c in inputs()[table_name].columns)
 
 
 def checksum(path: Path) -> str:

@@ -69,7 +69,7 @@ from warehouse.clock import utc_now
 from warehouse.database import one_row, open_warehouse
 from warehouse.delivery import MANIFEST, Listed, ManifestError, read_manifest
 from warehouse.errors import DISK_FULL, is_disk_full
-from warehouse.schema import INT, Table, tables
+from warehouse.schema import INT, Table, inputs
 from warehouse.settings import Settings
 from warehouse.sql import quote
 
@@ -148,7 +148,7 @@ def _create_missing(con: duckdb.DuckDBPyConnection) -> None:
     elif "warnings" not in {row[0] for row in con.execute("DESCRIBE audit.loads").fetchall()}:
         con.execute("ALTER TABLE audit.loads ADD COLUMN warnings VARCHAR")  # warehouses of earlier versions
         LOADS.document(con)
-    for table in tables().values():
+    for table in inputs().values():
         if f"raw.{table.name}" in existing:
             _check_layout(con, table)
         else:

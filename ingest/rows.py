@@ -14,7 +14,8 @@ from ingest.files import GZIP_UNREADABLE, INDEX_COLUMNS, FileRejected, Layout, S
 from ingest.rules import APPLICATIONS, ROW_GROUPS, RULES
 from warehouse.database import one_row
 from warehouse.errors import is_disk_full
-from warehouse.schema import FLOAT, INT, TEXT, Column, Table, tables
+from warehouse.outcomes import first_scores_sql
+from warehouse.schema import FLOAT, INT, TEXT, Column, Table, inputs
 from warehouse.sql import literal, quote
 
 STRUCTURAL = {
@@ -278,6 +279,8 @@ class FileLoad:
         for column, parent in self.table.parents.items():
             if column not in implied:
                 self._orphans(column, parent)
+        if self.table.scored_only:
+            self._not_scored()
         for column, (via, via_table) in implied.items():
             self._mismatch(column, via, via_table)
             # Where the row's `via` parent exists the column matches it; check it only where it does not.
@@ -399,6 +402,22 @@ class FileLoad:
             f"s.{col} IS NOT NULL" + (f" AND {among}" if among else ""),
         )
 
+    def _not_scored(self) -> None:
+        """Quarantine outcomes of known clients the champion never scored, or observed before the decision (an
+        unknown client is an orphan already)."""
+        known = " UNION ALL ".join(f"SELECT SK_ID_CURR FROM raw.{quote(p)}" for p in APPLICATIONS)
+        date = "TRY_STRPTIME(s.OBSERVATION_DATE, '%Y-%m-%d')"
+        self._add_problems(
+            "'SK_ID_CURR'",
+            "CAST(s.SK_ID_CURR AS VARCHAR)",
+            "CASE WHEN f.decided_on IS NULL THEN 'never scored: SK_ID_CURR ' || s.SK_ID_CURR || ' has no score "
+            "from the champion, so its outcome cannot be backtested' ELSE 'observed before the decision: "
+            "SK_ID_CURR ' || s.SK_ID_CURR || ' was scored for ' || strftime(f.decided_on, '%Y-%m-%d') || ', after "
+            "its OBSERVATION_DATE ' || s.OBSERVATION_DATE END",
+            f"{self.stage} s LEFT JOIN ({first_scores_sql(self.con)}) f USING (SK_ID_CURR)",
+            f"s.SK_ID_CURR IN ({known}) AND (f.decided_on IS NULL OR {date} < f.decided_on)",
+        )
+
     def _mismatch(self, column: str, via: str, via_table: str) -> None:
         """Quarantine rows whose `column` differs from that of their `via` parent row (e.g. SK_ID_CURR)."""
         col, key = quote(column), quote(via)
@@ -469,7 +488,7 @@ def _implied_parents(table: Table) -> dict[str, tuple[str, str]]:
     POS_CASH_balance.SK_ID_CURR is implied by SK_ID_PREV: previous_application rows carry a checked
     SK_ID_CURR, so a balance row must hold the same one.
     """
-    contract = tables()
+    contract = inputs()
     return {
         column: (via, via_table)
         for column, parent in table.parents.items()

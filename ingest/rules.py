@@ -55,5 +55,13 @@ RULES: tuple[Rule, ...] = (
     *(Rule(BALANCES, "MONTHS_BALANCE", "{c} < 0", "MONTHS_BALANCE must be negative"),),
     *_non_negative(BALANCES, "SK_DPD", "SK_DPD_DEF"),
     *_non_negative(("installments_payments",), "AMT_INSTALMENT", "AMT_PAYMENT"),
+    # An outcome without its date or its value says nothing: both are required (NULL fails these).
+    Rule(
+        ("outcomes",),
+        "OBSERVATION_DATE",
+        "coalesce(TRY_STRPTIME({c}, '%Y-%m-%d') IS NOT NULL, false)",
+        "OBSERVATION_DATE must be a date written YYYY-MM-DD",
+    ),
+    Rule(("outcomes",), "DEFAULTED", "coalesce({c} IN (0, 1), false)", "DEFAULTED must be 0 or 1"),
 )
 """The impossible-value rules, all in one place; domains of categorical columns come from the contract."""

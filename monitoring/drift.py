@@ -112,14 +112,16 @@ PSI_TABLE = TableDoc(
 ALERTS = TableDoc(
     "monitoring",
     "alerts",
-    "Drift alerts: one row per threshold a check exceeded.",
+    "Monitoring alerts: one row per threshold a check exceeded (drift, and backtesting on observed outcomes).",
     (
         RUN_ID,
         (
             "kind",
             "VARCHAR NOT NULL",
             "drift_share (share of drifted features > drift_share_threshold), score_psi (> score_psi_threshold) "
-            "or feature_psi (a top feature's PSI > feature_psi_threshold).",
+            "or feature_psi (a top feature's PSI > feature_psi_threshold); backtesting: performance_gini (a cohort's "
+            "realised Gini more than performance_gini_drop below the model's out-of-fold Gini) or "
+            "performance_calibration (a score band's binomial test fails at calibration_alpha).",
         ),
         ("value", "DOUBLE NOT NULL", "The measured value."),
         ("threshold", "DOUBLE NOT NULL", "The setting it exceeded."),

@@ -66,7 +66,11 @@ JOB_STEPS = TableDoc(
     "One row per step of a run in ops.job_runs, in the order they ran.",
     (
         ("run_id", "BIGINT NOT NULL", "The run (ops.job_runs.run_id)."),
-        ("step", "VARCHAR NOT NULL", "Step name: ingest, features, score, drift, publish, archive."),
+        (
+            "step",
+            "VARCHAR NOT NULL",
+            "Step name: ingest, features, score, drift, fairness, performance, publish, archive.",
+        ),
         ("started_at", "TIMESTAMP NOT NULL", "When the step started (UTC)."),
         ("finished_at", "TIMESTAMP", "When the step ended (UTC); NULL while running."),
         ("rows_in", "BIGINT", "Rows the step read (clients to score...), where it counts."),

@@ -1,5 +1,5 @@
 """The nightly run: ingest the night's batch, build features, score the new clients, import the reviews, check
-drift, publish.
+drift and fairness, backtest the decisions whose outcomes arrived, publish.
 
 A run holds the machine-wide lock for its whole length and records itself in ops.job_runs / ops.job_steps.
 Each step runs in a process of its own with a time limit (settings.step_timeout_s, step_timeouts): a step
@@ -58,6 +58,7 @@ PIPELINE = (
     Step("reviews", steps.import_reviews, ("settings",)),
     Step("drift", steps.check_drift, ("settings", "run", "client_ids"), output="drift"),
     Step("fairness", steps.check_fairness, ("settings", "run", "client_ids"), output="fairness"),
+    Step("performance", steps.check_performance, ("settings", "run"), output="performance"),
     Step("publish", steps.publish, ("settings",)),
     Step("archive", steps.archive, ("batch", "done", "client_ids")),
 )
@@ -159,6 +160,7 @@ def _run_locked(settings: Settings, night: date, on_step: OnStep) -> JobRun:
     result: DriftResult | None = catalog["drift"]
     run.alerts = [a.message for a in result.alerts] if result else []
     run.alerts += [catalog["fairness"]] if catalog["fairness"] else []
+    run.alerts += catalog["performance"]
     checked = result.summary() if result else "no new application to check for drift"
     summary = f"{len(catalog['client_ids'])} new applications scored and published; {checked}"
     history.record_refusals()

@@ -182,6 +182,22 @@ def check_fairness(settings: Settings, run: JobRun, client_ids: np.ndarray) -> C
     return Counts(rows_in=len(client_ids), rows_out=len(result.table), value=alert)
 
 
+def check_performance(settings: Settings, run: JobRun) -> Counts:
+    """Backtest the champion's decisions on the outcomes arrived so far (monitoring.performance) and compare the
+    challenger's shadow scores with them (monitoring.challenger_comparison); the value is the messages of the alerts
+    it raised (a Gini drop, a band off calibration)."""
+    from monitoring.challenger import compare
+    from monitoring.performance import check_performance as check
+
+    result = check(settings, run.run_id)
+    compare(settings, run.run_id)
+    return Counts(
+        rows_in=int(result.table["outcomes"].sum()) if len(result.table) else 0,
+        rows_out=len(result.table),
+        value=[a.message for a in result.alerts],
+    )
+
+
 def archive(batch: Path, done: Path, client_ids: np.ndarray) -> Counts:
     """Move the batch out of the inbox, so it is never scored twice."""
     done.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from warehouse.features import (
     NON_FEATURE_COLUMNS,
     TARGET_COLUMN,
 )
+from warehouse.schema import OUTCOMES
 from warehouse.settings import Settings
 from warehouse.vocabulary import UnknownFeature, feature_codes, protected_features
 
@@ -79,8 +80,9 @@ class TrainingData:
         return pd.DataFrame(self.X[rows], columns=self.features)
 
 
-def load_training_data(settings: Settings) -> TrainingData:
-    """Read the train split of features.client_features (read-only, short-lived connection)."""
+def load_training_data(settings: Settings, *, with_outcomes: bool = False) -> TrainingData:
+    """Read the train split of features.client_features (read-only, short-lived connection); `with_outcomes` adds
+    the scored clients whose outcome arrived (raw.outcomes), labelled with it."""
     path = settings.warehouse_path
     if not path.is_file():
         raise FeatureStoreError(f"No warehouse at {path}: ingest data and build the feature store first.")
@@ -91,7 +93,7 @@ def load_training_data(settings: Settings) -> TrainingData:
         protected = protected_features(columns, settings.protected)
         features = [name for name in columns if name not in protected]
         _check_explained(features, path)
-        train = f"FROM {FEATURES_TABLE} WHERE {DATASET_COLUMN} = 'train'"
+        train = f"FROM {_labelled(con, with_outcomes)} WHERE {DATASET_COLUMN} = 'train'"
         frame = con.sql(f"SELECT {ID_COLUMN}, {TARGET_COLUMN}, {FEATURE_HASH_COLUMN} {train} ORDER BY {ID_COLUMN}").df()
         if frame.empty:
             raise FeatureStoreError(f"{path}: {FEATURES_TABLE} has no rows with {DATASET_COLUMN} = 'train'.")
@@ -113,6 +115,23 @@ def load_training_data(settings: Settings) -> TrainingData:
         source=path,
         protected=protected,
         X_protected=X_protected,
+    )
+
+
+def _labelled(con: duckdb.DuckDBPyConnection, with_outcomes: bool) -> str:
+    """The relation training reads: the feature store, or (with outcomes) the feature store where clients whose
+    outcome arrived count as training clients, labelled with it."""
+    if not with_outcomes:
+        return FEATURES_TABLE
+    (present,) = con.execute(
+        f"SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = '{OUTCOMES}'"
+    ).fetchall()[0]
+    if not present:
+        return FEATURES_TABLE
+    return (
+        f"(SELECT f.* REPLACE (CASE WHEN o.{ID_COLUMN} IS NULL THEN f.{DATASET_COLUMN} ELSE 'train' END AS "
+        f"{DATASET_COLUMN}, coalesce(o.DEFAULTED, f.{TARGET_COLUMN}) AS {TARGET_COLUMN}) "
+        f"FROM {FEATURES_TABLE} AS f LEFT JOIN raw.{OUTCOMES} AS o USING ({ID_COLUMN}))"
     )
 
 
@@ -222,9 +241,9 @@ def training_groups(settings: Settings, ids: np.ndarray) -> pd.DataFrame:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.register("_ids", pd.DataFrame({ID_COLUMN: ids, "_order": np.arange(len(ids))}))
         groups = con.sql(
-            f"SELECT g.* FROM ({applications_groups_sql('raw.application_train')}) AS g "
+            f"SELECT g.* FROM ({applications_groups_sql('raw.application_train', 'raw.application_test')}) AS g "
             f"JOIN _ids USING ({ID_COLUMN}) ORDER BY _ids._order"
         ).df()
     if len(groups) != len(ids):
-        raise FeatureStoreError(f"{settings.warehouse_path}: raw.application_train lacks some training clients.")
+        raise FeatureStoreError(f"{settings.warehouse_path}: the raw applications lack some training clients.")
     return groups

@@ -29,6 +29,8 @@ from warehouse.database import private_dir
 from warehouse.settings import Settings
 
 CHAMPION_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"
+"""A version scored every night in shadow, beside the champion, on the same clients; it never decides."""
 IMPORTANCE_KEY = "shap_importance"
 """Metadata entry: mean |SHAP| over a seeded sample of training clients of the IMPORTANCE_FEATURES most
 important features (training's ranking; drift monitoring watches the top ones)."""
@@ -53,8 +55,16 @@ TAG_KEYS = (
 BOOSTER_CLASS = "lightgbm.basic.Booster"
 
 
-class NoChampionError(LookupError):
+class NoModelError(LookupError):
+    """No version of the model holds the alias asked for."""
+
+
+class NoChampionError(NoModelError):
     """No version of the model holds the champion alias yet."""
+
+
+class NoChallengerError(NoModelError):
+    """No version of the model holds the challenger alias."""
 
 
 @dataclass(frozen=True)
@@ -152,19 +162,35 @@ def register(
     return client.get_model_version(settings.model_name, version.version)
 
 
-def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion | None:
-    """The model version holding the champion alias, or None when there is none yet."""
+def alias_version(client: MlflowClient, settings: Settings, alias: str) -> ModelVersion | None:
+    """The model version holding an alias, or None when none does."""
     try:
-        return client.get_model_version_by_alias(settings.model_name, CHAMPION_ALIAS)
+        return client.get_model_version_by_alias(settings.model_name, alias)
     except MlflowException as error:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise
 
 
+def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion | None:
+    """The model version holding the champion alias, or None when there is none yet."""
+    return alias_version(client, settings, CHAMPION_ALIAS)
+
+
+def set_alias(client: MlflowClient, settings: Settings, alias: str, version: int | str) -> None:
+    """Move an alias (champion, challenger) to a version."""
+    client.set_registered_model_alias(settings.model_name, alias, str(version))
+
+
 def set_champion(client: MlflowClient, settings: Settings, version: int | str) -> None:
     """Move the champion alias to a version."""
-    client.set_registered_model_alias(settings.model_name, CHAMPION_ALIAS, str(version))
+    set_alias(client, settings, CHAMPION_ALIAS, version)
+
+
+def clear_challenger(client: MlflowClient, settings: Settings) -> None:
+    """Remove the challenger alias (no version is scored in shadow any more)."""
+    if alias_version(client, settings, CHALLENGER_ALIAS) is not None:
+        client.delete_registered_model_alias(settings.model_name, CHALLENGER_ALIAS)
 
 
 def version_metadata(version: ModelVersion) -> dict[str, Any]:
@@ -181,12 +207,27 @@ def load_version(settings: Settings, version: int | str) -> Model:
 
 def load_champion(settings: Settings) -> Model:
     """The current champion, ready to score: the one way every job loads it."""
-    version = champion_version(connect(settings), settings)
+    return load_alias(settings, CHAMPION_ALIAS)
+
+
+def load_challenger(settings: Settings) -> Model:
+    """The challenger scored in shadow (NoChallengerError when no version holds the alias)."""
+    return load_alias(settings, CHALLENGER_ALIAS)
+
+
+MISSING = {
+    CHAMPION_ALIAS: (NoChampionError, "Run `credit-scoring train` first."),
+    CHALLENGER_ALIAS: (NoChallengerError, "Run `credit-scoring train --as-challenger` to register one."),
+}
+
+
+def load_alias(settings: Settings, alias: str) -> Model:
+    """The version holding an alias, ready to score: the one way a model is loaded by alias."""
+    version = alias_version(connect(settings), settings, alias)
     if version is None:
-        raise NoChampionError(
-            f"No champion model {settings.model_name!r} in the MLflow registry at {settings.tracking_uri}. "
-            "Run `credit-scoring train` first."
-        )
+        error, hint = MISSING.get(alias, (NoModelError, ""))
+        where = f"in the MLflow registry at {settings.tracking_uri}"
+        raise error(f"No {alias} model {settings.model_name!r} {where}. {hint}".strip())
     return _load(settings, version)
 
 

@@ -23,13 +23,13 @@ from scoring.changer import CreditSearch
 from scoring.points import PointsScale
 from scoring.publish import publish
 from scoring.reasons import write_reasons
-from scoring.registry import Model, NoChampionError, load_champion
+from scoring.registry import Model, NoChallengerError, NoChampionError, load_challenger, load_champion
 from scoring.reviews import apply_reviews
 from warehouse.clock import utc_now
 from warehouse.database import open_warehouse
 from warehouse.features import DATASET_COLUMN, FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN
 from warehouse.settings import Settings
-from warehouse.vocabulary import UnknownFeature, catalogue, feature_codes, feature_source, score_bands
+from warehouse.vocabulary import UnknownFeature, band_sql, catalogue, feature_codes, feature_source
 
 SCORED_DATASET = "test"
 """Clients scored: the applications whose outcome is unknown (the test file and every nightly batch)."""
@@ -73,6 +73,12 @@ class ScoreSummary:
     write_seconds: float = 0.0
     publish_seconds: float = 0.0
     total_seconds: float = 0.0
+    challenger_version: int | None = None
+    """The challenger scored in shadow on the same clients (None: no challenger)."""
+    challenger_refused: int = 0
+    """Clients the challenger would have refused."""
+    shadow_note: str = ""
+    """Why a registered challenger was not scored, if it was not."""
 
     def rate(self, seconds: float) -> float:
         """Clients per second for a stage that took `seconds`."""
@@ -93,12 +99,19 @@ class ScoreSummary:
             ("decision changer (refusals)", f"{self.changer_seconds:.2f} s"),
             ("principal reasons", f"{self.reasons_seconds:.2f} s"),
             ("writing tables", f"{self.write_seconds:.2f} s"),
+            ("challenger (shadow, never decides)", self._shadow_text()),
             ("publishing", f"{self.publish_seconds:.2f} s"),
             ("total", f"{self.total_seconds:.2f} s"),
         ]
         for name, value in rows:
             table.add_row(name, value)
         return table
+
+    def _shadow_text(self) -> str:
+        """What the challenger did in this run, in words."""
+        if self.challenger_version is None:
+            return self.shadow_note or "none registered"
+        return f"v{self.challenger_version}: would have refused {self.challenger_refused:,} of {self.clients_scored:,}"
 
 
 def score(
@@ -110,8 +123,10 @@ def score(
     checkpoint: Checkpoint | None = None,
     publish_results: bool = True,
     chunk_rows: int = CHUNK_ROWS,
+    shadow: bool = True,
 ) -> ScoreSummary:
-    """Score the clients selected by `mode` ('new' or 'all') with the champion (or `model`), then publish."""
+    """Score the clients selected by `mode` ('new' or 'all') with the champion (or `model`), then publish; with
+    `shadow`, the challenger (if one is registered) scores the same clients beside it, without deciding."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     started = time.perf_counter()
@@ -122,10 +137,11 @@ def score(
         st.create_tables(con, _hash_type(con))
         _fail_interrupted_runs(con)
         summary = _start_run(con, model, mode)
+        challenger = _challenger(con, settings, model, summary) if shadow else None
         stage("run_started")
         try:
             con.begin()
-            _run(con, settings, model, summary, progress, stage, chunk_rows)
+            _run(con, settings, (model, challenger), summary, progress, stage, chunk_rows)
             _finish_run(con, summary)
             stage("before_commit")
             con.commit()
@@ -148,6 +164,27 @@ def _champion(settings: Settings) -> Model:
         raise ScoringError(str(error)) from error
 
 
+def _challenger(
+    con: duckdb.DuckDBPyConnection, settings: Settings, champion: Model, summary: ScoreSummary
+) -> Model | None:
+    """The challenger to score in shadow: None when none is registered, it is the champion, or the feature store
+    lacks its features (noted in the summary: the champion's scoring never depends on the challenger)."""
+    try:
+        challenger = load_challenger(settings)
+    except NoChallengerError:
+        return None
+    if challenger.version == champion.version:
+        summary.shadow_note = f"v{challenger.version} is also the champion: nothing to compare"
+        return None
+    try:
+        _check_feature_store(con, settings, challenger)
+    except ScoringError as error:
+        summary.shadow_note = f"v{challenger.version} not scored: {error}"
+        return None
+    summary.challenger_version = challenger.version
+    return challenger
+
+
 def _connect_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
     """The working warehouse, opened for writing, or a clear error when it is missing or busy."""
     path = settings.warehouse_path
@@ -159,13 +196,15 @@ def _connect_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
 def _run(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
-    model: Model,
+    models: tuple[Model, Model | None],
     summary: ScoreSummary,
     progress: Progress | None,
     stage: Checkpoint,
     chunk_rows: int,
 ) -> None:
-    """Score, explain and write every selected client, then refresh latest decisions and statistics."""
+    """Score, explain and write every selected client (and score them with the challenger, if any), then refresh
+    latest decisions and statistics."""
+    model, challenger = models
     _store_catalogue(con, model.features)
     _store_model_card(con, settings, model)
     clients = _select_clients(con, model, summary.mode)
@@ -174,7 +213,10 @@ def _run(
     scale = PointsScale.from_settings(settings)
     search = CreditSearch.from_settings(model, settings)
     for start in range(0, total, chunk_rows):
-        _score_chunk(con, model, summary, clients.slice(start, chunk_rows), scored_at, scale, search)
+        chunk = clients.slice(start, chunk_rows)
+        _score_chunk(con, model, summary, chunk, scored_at, scale, search)
+        if challenger is not None:
+            _score_shadow(con, challenger, summary, chunk.column(ID_COLUMN), scored_at, scale)
         stage("chunk_written")
         if progress:
             progress(min(start + chunk_rows, total), total)
@@ -314,6 +356,48 @@ def _score_chunk(
     summary.write_seconds += time.perf_counter() - tick
 
 
+def _score_shadow(
+    con: duckdb.DuckDBPyConnection,
+    challenger: Model,
+    summary: ScoreSummary,
+    ids: pa.ChunkedArray,
+    scored_at: datetime,
+    scale: PointsScale,
+) -> None:
+    """Score the champion's clients of a chunk with the challenger (its own features) into the shadow table."""
+    columns = ", ".join(f'CAST(f."{name}" AS DOUBLE) AS "{name}"' for name in challenger.features)
+    con.register("_shadow_ids", pa.table({ID_COLUMN: ids}))
+    try:
+        rows = con.sql(
+            f"SELECT f.{ID_COLUMN}, f.{FEATURE_HASH_COLUMN}, {columns} FROM {FEATURES_TABLE} AS f "
+            f"SEMI JOIN _shadow_ids USING ({ID_COLUMN}) ORDER BY f.{ID_COLUMN}"
+        ).to_arrow_table()
+    finally:
+        con.unregister("_shadow_ids")
+    X = np.column_stack([rows.column(name).to_numpy(zero_copy_only=False) for name in challenger.features])
+    _check_finite(X, rows.column(ID_COLUMN).to_numpy(), challenger.features)
+    probability = challenger.probability(X)
+    refused = probability >= challenger.threshold
+    _insert(
+        con,
+        st.CHALLENGER_PREDICTIONS,
+        pa.table(
+            {
+                "run_id": np.full(len(probability), summary.run_id, dtype=np.int64),
+                "SK_ID_CURR": rows.column(ID_COLUMN),
+                "model_version": np.full(len(probability), challenger.version, dtype=np.int64),
+                "probability": probability,
+                "decision": np.where(refused, "refuse", "accept"),
+                "threshold": np.full(len(probability), challenger.threshold),
+                "FEATURE_HASH": rows.column(FEATURE_HASH_COLUMN),
+                "scored_at": pa.array([scored_at] * len(probability), pa.timestamp("us")),
+                "points": scale.of_probability(probability),
+            }
+        ),
+    )
+    summary.challenger_refused += int(refused.sum())
+
+
 def _insert_alternatives(
     con: duckdb.DuckDBPyConnection, run_id: int, ids: np.ndarray, X: np.ndarray, search: CreditSearch
 ) -> None:
@@ -383,7 +467,7 @@ def _refresh_latest(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
             FROM {st.REASONS.qualified} WHERE run_id = $run GROUP BY SK_ID_CURR
         )
         SELECT p.SK_ID_CURR, p.run_id, p.model_version, p.probability, p.decision, p.threshold, p.FEATURE_HASH,
-               p.scored_at, p.points, {_band_sql("p.points")} AS score_band,
+               p.scored_at, p.points, {band_sql("p.points")} AS score_band,
                r.* EXCLUDE (SK_ID_CURR),
                a.largest_accepted_credit, a.sentence AS decision_changer
         FROM {st.PREDICTIONS.qualified} AS p
@@ -392,16 +476,6 @@ def _refresh_latest(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
         WHERE p.run_id = $run""",
         {"run": run_id},
     )
-
-
-def _band_sql(points: str) -> str:
-    """A CASE expression naming the score band of a points column (reference.score_bands)."""
-    cases = " ".join(
-        f"WHEN {points} >= {band.min_points} THEN '{band.label}'"
-        for band in score_bands()
-        if band.min_points is not None
-    )
-    return f"CASE {cases} ELSE '{score_bands()[-1].label}' END"
 
 
 def _prune_explanations(con: duckdb.DuckDBPyConnection, retention_days: int) -> None:

@@ -86,6 +86,24 @@ PREDICTIONS = TableDoc(
     ),
 )
 
+CHALLENGER_PREDICTIONS = TableDoc(
+    SCHEMA,
+    "challenger_predictions",
+    "Scores of the challenger model (MLflow alias 'challenger'), computed in shadow in the same runs and on the "
+    "same clients as the champion's (scores.predictions). They never decide: a client's decision is the champion's.",
+    (
+        ("run_id", "BIGINT", "The champion's scoring run (scores.runs.run_id) the shadow score was computed in."),
+        ("SK_ID_CURR", "BIGINT", "Client (loan application) id."),
+        ("model_version", "BIGINT", "The challenger's registered model version."),
+        ("probability", "DOUBLE", "The challenger's predicted probability of default."),
+        ("decision", "VARCHAR", "What the challenger would have decided: 'refuse' when probability >= threshold."),
+        ("threshold", "DOUBLE", "The challenger's own decision threshold."),
+        ("FEATURE_HASH", HASH_TYPE, "features.client_features.FEATURE_HASH of the feature values scored."),
+        ("scored_at", "TIMESTAMP", "When the score was computed (UTC)."),
+        ("points", "DOUBLE", "The challenger's score in points, on the champion's scale (see scores.predictions)."),
+    ),
+)
+
 EXPLANATIONS = TableDoc(
     SCHEMA,
     "explanations",
@@ -322,6 +340,7 @@ REVIEWS = TableDoc(
 TABLES = (
     RUNS,
     PREDICTIONS,
+    CHALLENGER_PREDICTIONS,
     EXPLANATIONS,
     LATEST,
     REASONS,

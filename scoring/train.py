@@ -164,11 +164,17 @@ def train(
     *,
     search_iterations: int = DEFAULT_SEARCH_ITERATIONS,
     promote: bool = False,
+    as_challenger: bool = False,
+    with_outcomes: bool = False,
     progress: ProgressCallback | None = None,
 ) -> TrainingSummary:
-    """Cross-validate the candidates, register the best LightGBM and decide whether it becomes champion."""
+    """Cross-validate the candidates, register the best LightGBM and decide whether it becomes champion (or, with
+    `as_challenger`, make it the challenger scored in shadow); `with_outcomes` also learns from the scored clients
+    whose outcome arrived."""
+    if promote and as_challenger:
+        raise ValueError("a new version is either forced to champion or registered as challenger, not both")
     started = time.perf_counter()
-    data = load_training_data(settings)
+    data = load_training_data(settings, with_outcomes=with_outcomes)
     weights = CostWeights.from_settings(settings)
     validator = CrossValidator(data, settings.cv_folds, settings.seed, settings.search_max_rows)
     screening = validator.sample is not None
@@ -207,7 +213,11 @@ def train(
         _log_parent(settings, data, chosen, search_iterations, evaluations)
         version = _log_and_register(client, settings, booster, data, metadata, run.info.run_id)
         steps.advance("comparing with the current champion")
-        decision = _decide(client, settings, validator, chosen, version, promote, steps)
+        decision = (
+            _as_challenger(client, settings, version)
+            if as_challenger
+            else _decide(client, settings, validator, chosen, version, promote, steps)
+        )
         client.set_model_version_tag(settings.model_name, str(version), "champion_decision", decision.reason)
         mlflow.set_tag("champion_decision", decision.reason)
         mlflow.log_metric("promoted", int(decision.promoted))
@@ -375,6 +385,23 @@ def _decide(
     if promoted:
         registry.set_champion(client, settings, version)
     return Decision(promoted, reason, int(current.version) if current else None, previous_cost)
+
+
+def _as_challenger(client: MlflowClient, settings: Settings, version: int) -> Decision:
+    """Give the new version the challenger alias: scored in shadow every night, promoted only by
+    `credit-scoring promote`."""
+    current = registry.champion_version(client, settings)
+    if current is None:
+        registry.set_champion(client, settings, version)
+        return Decision(True, "no champion yet: a first version cannot be a challenger", None, None)
+    registry.set_alias(client, settings, registry.CHALLENGER_ALIAS, version)
+    return Decision(
+        False,
+        f"registered as the challenger of champion v{current.version}: scored in shadow, "
+        "`credit-scoring promote` decides on realised outcomes",
+        int(current.version),
+        None,
+    )
 
 
 def _metadata(

@@ -42,6 +42,8 @@ class Table:
     parents: dict[str, str] = field(default_factory=dict)
     """Foreign key column -> parent table name (the parent's key has the same column name)."""
     description: str = ""
+    scored_only: bool = False
+    """Rows must name a client the champion scored (observed outcomes): others are quarantined."""
 
     @property
     def file_name(self) -> str:
@@ -59,10 +61,10 @@ class Table:
 
 
 @cache
-def _source() -> dict[str, Any]:
-    """The `raw` source of the YAML contract."""
+def _source(name: str = "raw") -> dict[str, Any]:
+    """A source of the YAML contract: `raw` (the eight Kaggle files) or `outcomes`."""
     document = yaml.safe_load(SOURCES_FILE.read_text(encoding="utf-8"))
-    return next(s for s in document["sources"] if s["name"] == "raw")
+    return next(s for s in document["sources"] if s["name"] == name)
 
 
 def _column(spec: dict[str, Any]) -> Column:
@@ -74,7 +76,18 @@ def _column(spec: dict[str, Any]) -> Column:
 @cache
 def tables() -> dict[str, Table]:
     """The eight Kaggle files by name, in load order (parents before children)."""
-    specs = {t["name"]: t for t in _source()["tables"]}
+    return _tables("raw")
+
+
+@cache
+def inputs() -> dict[str, Table]:
+    """Every file ingestion loads, in load order: the eight Kaggle files, then the observed outcomes."""
+    return tables() | _tables("outcomes")
+
+
+def _tables(source: str) -> dict[str, Table]:
+    """The tables of one source of the contract by name, in file order."""
+    specs = {t["name"]: t for t in _source(source)["tables"]}
     out: dict[str, Table] = {}
     for name, spec in specs.items():
         meta = spec.get("meta") or {}
@@ -84,7 +97,12 @@ def tables() -> dict[str, Table]:
         else:
             columns = tuple(_column(c) for c in spec["columns"])
         out[name] = Table(
-            name, columns, tuple(meta.get("key", ())), dict(meta.get("parents", {})), spec.get("description", "")
+            name,
+            columns,
+            tuple(meta.get("key", ())),
+            dict(meta.get("parents", {})),
+            spec.get("description", ""),
+            bool(meta.get("scored_only")),
         )
     return out
 
@@ -96,9 +114,11 @@ def dictionary() -> dict[str, list[tuple[str, str]]]:
 
 def domains(table: str) -> dict[str, list[str]]:
     """Allowed values of every categorical column of a table."""
-    return {c.name: list(c.domain) for c in tables()[table].columns if c.domain}
+    return {c.name: list(c.domain) for c in inputs()[table].columns if c.domain}
 
 
+OUTCOMES = "outcomes"
+"""The raw table of observed outcomes (SK_ID_CURR, OBSERVATION_DATE, DEFAULTED)."""
 DAYS_CODE: int = _source()["meta"]["no_date_code"]
 """Placeholder the real files use in DAYS_* columns for 'no date' (pensioners, open-ended loans)."""
 NOT_AVAILABLE: tuple[str, ...] = tuple(_source()["meta"]["not_available"])

@@ -70,6 +70,18 @@ class Settings:
     """Most rows per side (reference, current) a drift check compares: bounds its time and memory."""
     drift_top_features: int = 15
     """Drift watches the champion's most important features (and the score), this many."""
+    performance_cohort: str = "month"
+    """Backtesting groups clients into scoring cohorts by the night of their decision: "month" or "night"."""
+    performance_min_outcomes: int = 100
+    """A cohort is backtested (monitoring.performance) once this many of its clients have an observed outcome."""
+    performance_gini_drop: float = 0.1
+    """Realised Gini of a cohort more than this below the model's out-of-fold Gini raises an alert."""
+    calibration_alpha: float = 0.01
+    """Significance of the per-band calibration tests (two-sided binomial test; Jeffreys interval at 1 - alpha): a
+    band whose test rejects the predicted default rate at this level raises an alert."""
+    promotion_min_outcomes: int = 500
+    """`promote` moves the champion by rule only on at least this many clients scored by both the champion and the
+    challenger whose outcome arrived."""
     processed_dir: Path = Path("warehouse/processed")
     """Nightly batches move here (one folder per date) once scored, so none is scored twice."""
     rejected_dir: Path = Path("warehouse/rejected")

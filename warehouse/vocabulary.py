@@ -213,6 +213,16 @@ def review_reasons() -> dict[str, ReviewReason]:
     return reasons
 
 
+def band_sql(points: str) -> str:
+    """A CASE expression naming the score band (its label) of a points column."""
+    cases = " ".join(
+        f"WHEN {points} >= {band.min_points} THEN '{band.label}'"
+        for band in score_bands()
+        if band.min_points is not None
+    )
+    return f"CASE {cases} ELSE '{score_bands()[-1].label}' END"
+
+
 def score_band(points: float) -> ScoreBand:
     """The band a score in points falls in."""
     return next(b for b in score_bands() if b.min_points is None or points >= b.min_points)

@@ -38,6 +38,7 @@ PAGES = {
     "portfolio": "views/portfolio.py",
     "model": "views/model.py",
     "monitoring": "views/monitoring.py",
+    "performance": "views/performance.py",
 }
 SHOTS_DIR = Path("/tmp/dashboard-shots")
 BROWSER_PAGES = {
