@@ -230,7 +230,7 @@ def kill_during(step):
         os.kill(os.getpid(), signal.SIGKILL)
 
 run = run_nightly(Settings.load(), date.fromisoformat(sys.argv[3]), on_step=kill_during)
-print(run.status, run.error)
+print(run.status, run.error, run.message)
 """
 
 
