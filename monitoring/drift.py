@@ -327,7 +327,8 @@ def _published_scores(con: duckdb.DuckDBPyConnection, champion: Model, ids: np.n
               AND r.model_name = $name AND l.model_version = $version""",
         {"name": champion.name, "version": champion.version},
     ).df()
-    return frame.set_index(ID_COLUMN)["probability"].astype(float).reindex(ids).to_numpy()
+    # a copy: pandas hands out read-only views, and the caller fills in the clients with no published score
+    return frame.set_index(ID_COLUMN)["probability"].astype(float).reindex(ids).to_numpy(copy=True)
 
 
 def _has_scores(con: duckdb.DuckDBPyConnection) -> bool:
