@@ -24,7 +24,6 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from scoring.models import corrected_probability
-from scoring.report import report_path
 from warehouse.database import private_dir
 from warehouse.settings import Settings
 
@@ -133,6 +132,11 @@ class Model:
             "data_hash": meta.get("data_hash"),
             "report_path": str(report_path(settings, self.run_id)) if meta else None,
         }
+
+
+def report_path(settings: Settings, run_id: str) -> Path:
+    """Where the methodology report of a training run is written (beside the registry's record of it)."""
+    return settings.reports_dir / f"training_report_{run_id}.html"
 
 
 def connect(settings: Settings) -> MlflowClient:

@@ -17,6 +17,7 @@ from scoring.models import (
     MAX_ROUNDS,
     SEARCH_SPACE,
 )
+from scoring.registry import report_path
 from warehouse.settings import Settings
 from warehouse.vocabulary import feature_code, feature_sources
 
@@ -40,11 +41,6 @@ METRIC_COLUMNS = (
     "approval_rate",
     "bad_rate_accepted",
 )
-
-
-def report_path(settings: Settings, run_id: str) -> Path:
-    """Where the methodology report of a training run is written."""
-    return settings.reports_dir / f"training_report_{run_id}.html"
 
 
 def write_report(settings: Settings, summary: TrainingSummary) -> Path:
