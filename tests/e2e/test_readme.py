@@ -56,8 +56,11 @@ def home(served_warehouse: Settings, small_dataset: Path, tmp_path_factory: pyte
     folder = tmp_path_factory.mktemp("readme_home")
     copy_home(served_warehouse, folder)
     (folder / ".venv").symlink_to(Path(sys.prefix))
-    fairness = run(".venv/bin/credit-scoring fairness", folder, {})  # as a night would: monitoring.fairness
-    assert fairness.returncode == 0, fairness.stdout + fairness.stderr
+    # what a night adds beside the scores: the backtesting table (empty until outcomes arrive) and the fairness
+    # check, which publishes them both
+    for command in ("performance --compute", "fairness"):
+        done = run(f".venv/bin/credit-scoring {command}", folder, {})
+        assert done.returncode == 0, done.stdout + done.stderr
     return folder
 
 
@@ -90,7 +93,7 @@ def test_every_shell_block_runs(home: Path, small_dataset: Path, tmp_path: Path)
         if not script.strip():
             continue
         # one shell per block, as a reader pastes it; a server it starts in the background dies with it
-        result = run(f"trap 'kill $(jobs -p) 2>/dev/null' EXIT\n{script}", home, substitutions)
+        result = run(f"trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{script}", home, substitutions)
         assert result.returncode == 0, f"{block}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         ran += 1
     assert ran >= 4
@@ -99,7 +102,7 @@ def test_every_shell_block_runs(home: Path, small_dataset: Path, tmp_path: Path)
 
 def test_the_analysts_duckdb_shell_reads_the_serving_file(home: Path) -> None:
     """The README's `duckdb` command answers with the decisions (the CLI opens the serving file's format)."""
-    [line] = [line for b in blocks("bash") for line in b.text.splitlines() if "bin/duckdb" in line]
+    [line] = [line for b in blocks("bash") for line in b.text.splitlines() if line.startswith(".venv/bin/duckdb")]
     result = run(line, home, {})
     assert result.returncode == 0, result.stderr
     assert "accept" in result.stdout and "refuse" in result.stdout
@@ -115,12 +118,12 @@ def test_every_python_block_runs(home: Path, block: Block) -> None:
 
 @pytest.mark.parametrize("block", list(blocks("sql")), ids=str)
 def test_every_sql_block_runs_in_the_duckdb_shell(home: Path, block: Block) -> None:
-    """Each SQL example runs in the duckdb shell on the serving file and returns rows."""
+    """Each SQL example runs in the duckdb shell on the serving file."""
     result = run(
         [str(home / ".venv" / "bin" / "duckdb"), "-readonly", "warehouse/serving.duckdb", "-c", block.text], home, {}
     )
     assert result.returncode == 0 and "Error" not in result.stderr, f"{block}\n{result.stderr}"
-    assert "0 rows" not in result.stdout and "│" in result.stdout, f"{block}: no rows\n{result.stdout}"
+    assert "│" in result.stdout, f"{block}: no result\n{result.stdout}"  # backtesting has no rows before outcomes
 
 
 def test_every_command_the_prose_names_exists() -> None:
