@@ -28,9 +28,10 @@ demo: $(STAMP)
 test: $(STAMP) lint browser
 	$(BIN)/pytest
 
-# The inner loop: the unit tier only (no dbt, no model training, no browser), under a minute.
+# The inner loop: the unit tier only (no dbt, no model training, no browser), on every core (pytest-xdist), under a
+# minute; collecting tests/unit alone spares importing the other tiers' heavy libraries.
 test-fast: $(STAMP)
-	$(BIN)/pytest -m unit
+	$(BIN)/pytest tests/unit -m unit -n auto
 
 # The dashboard's real-browser test drives Debian's chromium through Playwright (its own browser download cannot
 # work offline); the notice tests read the PDFs back with poppler's pdftotext.
