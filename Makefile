@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 CLI    := $(BIN)/credit-scoring
 DEMO_CLIENTS ?= 20000
 
-.PHONY: demo test test-fast lint browser bench clean
+.PHONY: demo test test-fast lint browser java bench clean
 
 # uv resolves and installs the pinned set (requirements.lock) in seconds where pip takes minutes.
 # --compile-bytecode writes the .pyc files at install: where PYTHONDONTWRITEBYTECODE is set, every
@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(CLI) demo --clients $(DEMO_CLIENTS)
 
 # Every tier: unit, then integration (real dbt, MLflow, DuckDB files), then end to end (a real browser, the CLI).
-test: $(STAMP) lint browser
+test: $(STAMP) lint browser java
 	$(BIN)/pytest
 
 # The inner loop: the unit tier only (no dbt, no model training, no browser), on every core (pytest-xdist), under a
@@ -39,6 +39,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; } || \
 	  echo "chromium or poppler-utils is missing and could not be installed (not root?): their tests will be skipped"
+
+# Apache Spark (the feature store and the scorer on Spark, tests/integration/test_spark.py) runs on a JVM: Debian's
+# Java 17, installed as chromium is.
+java:
+	@command -v java >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; } || \
+	  echo "Java is missing and could not be installed (not root?): the Spark tests will be skipped"
 
 # Style, formatting, the layer contracts (import-linter), types, and the dbt models' SQL (sqlfluff, templated by
 # dbt against a throwaway warehouse holding only the empty raw tables, so every macro renders as in a build).
