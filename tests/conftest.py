@@ -60,6 +60,7 @@ def copy_home(settings: Settings, home: Path) -> Settings:
                 "dashboard_users_file",
                 "reviews_path",
                 "api_keys_file",
+                "spark_dir",
             )
         },
     )

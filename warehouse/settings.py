@@ -138,6 +138,15 @@ class Settings:
     api_port: int = 8000
     api_keys_file: Path = Path("warehouse/api_keys.toml")
     """Keys of the read API, hashed (scrypt) with their owner's name (never committed: see .gitignore)."""
+    spark_dir: Path = Path("warehouse/spark")
+    """Apache Spark's side of the warehouse (owner-only): the Parquet lake of validated raw tables, Spark's tables
+    and its metastore. Only used with the Spark engine (`credit-scoring build --engine spark`)."""
+    spark_master: str = "local[2]"
+    """Where Spark runs: local[N] in this process, or spark://host:7077 for a standalone cluster."""
+    spark_driver_memory: str = "4g"
+    spark_shuffle_partitions: int = 8
+    """Partitions of a Spark shuffle (joins, group by). Spark's default of 200 is sized for a cluster; on a few
+    cores most would be near empty and each costs a task."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

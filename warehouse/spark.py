@@ -1,0 +1,62 @@
+"""Apache Spark for the warehouse: one configuration for every Spark session (dbt's, the lake export's, the
+scorer's), so they all see the same tables, metastore and lake.
+
+Spark keeps everything under Settings.spark_dir (owner-only, as the DuckDB file):
+- lake/: the validated raw tables as Parquet, one folder per table, partitioned by ingest load (`_load_id`);
+- tables/: Spark's managed tables (the feature store and score tables built on Spark);
+- metastore/: the Hive metastore (embedded Derby) naming those tables;
+- tmp/: shuffle and spill files.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from warehouse.database import private_dir
+from warehouse.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def lake_dir(settings: Settings) -> Path:
+    """The Parquet lake of validated raw tables."""
+    return settings.spark_dir / "lake"
+
+
+def spark_conf(settings: Settings, master: str | None = None) -> dict[str, str]:
+    """The Spark configuration of this warehouse, for `master` (default: Settings.spark_master)."""
+    home = private_dir(settings.spark_dir)
+    metastore = home / "metastore"
+    return {
+        "spark.master": master or settings.spark_master,
+        "spark.app.name": "credit-scoring",
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.sql.warehouse.dir": str(home / "tables"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home} -Dderby.stream.error.file={home / 'derby.log'}",
+        "spark.local.dir": str(home / "tmp"),
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        # dbt-spark turns ANSI mode off in its sessions; every session of the warehouse computes the same way.
+        "spark.sql.ansi.enabled": "false",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+    }
+
+
+def spark_session(settings: Settings, master: str | None = None) -> SparkSession:
+    """A Spark session on this warehouse's metastore and lake (the running one if this process has one)."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Spark's Python workers run this interpreter
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # this machine's Spark binds the loopback address only
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in spark_conf(settings, master).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
