@@ -37,6 +37,7 @@ import math
 import os
 import platform
 import resource
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -195,6 +196,63 @@ def cpu_seconds(children: bool = True) -> float:
     """User + system CPU seconds of this process so far (and of its finished children)."""
     who = [resource.RUSAGE_SELF, *([resource.RUSAGE_CHILDREN] if children else [])]
     return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, who))
+
+
+def _children() -> dict[int, list[int]]:
+    """Every live process's children, by parent pid (from /proc)."""
+    tree: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields_ = stat.read_text().rsplit(")", 1)[1].split()
+            tree.setdefault(int(fields_[1]), []).append(int(stat.parent.name))
+    return tree
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of one process, MiB (0 when it is gone)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def tree_rss_mb(roots: Iterable[int]) -> float:
+    """Resident memory of the processes `roots` and all their descendants together, MiB."""
+    tree, seen, todo = _children(), set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo.extend(tree.get(pid, []))
+    return sum(_rss_mb(pid) for pid in seen)
+
+
+class TreePeak:
+    """Peak of the summed resident memory of process trees, sampled while a `with` block runs.
+
+    What getrusage cannot give: a JVM and its Python workers, or a Spark cluster's executors (children of other
+    processes), counted together as the memory a job takes on the machine."""
+
+    def __init__(self, *roots: int, interval_s: float = 0.2) -> None:
+        self.roots = roots or (os.getpid(),)
+        self.interval_s = interval_s
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.roots))
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 @dataclass
