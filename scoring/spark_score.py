@@ -210,8 +210,9 @@ def _create_tables(spark: SparkSession, hash_type: DataType) -> None:
 
 def _next_run_id(spark: SparkSession) -> int:
     """One above every run id of runs, predictions and explanations (rows of a crashed run keep theirs)."""
-    highest = [spark.table(t.qualified).agg({"run_id": "max"}).first() for t in SPARK_TABLES]
-    return max([int(row[0]) for row in highest if row is not None and row[0] is not None], default=0) + 1
+    every = " UNION ALL ".join(f"SELECT max(run_id) AS run_id FROM {t.qualified}" for t in SPARK_TABLES)
+    row = spark.sql(f"SELECT coalesce(max(run_id), 0) + 1 FROM ({every})").first()
+    return int(row[0]) if row is not None else 1
 
 
 def _staging_dir(settings: Settings, run_id: int) -> Path:
@@ -235,8 +236,8 @@ def _select_clients(spark: SparkSession, features: DataFrame, model: Model, mode
             .select(ID_COLUMN, FEATURE_HASH_COLUMN)
         )
         clients = clients.join(done, [ID_COLUMN, FEATURE_HASH_COLUMN], "left_anti")
-    casts = [F.col(f"`{name}`").cast("double").alias(name) for name in model.features]
-    return clients.select(F.col(ID_COLUMN).cast("bigint").alias(ID_COLUMN), F.col(FEATURE_HASH_COLUMN), *casts)
+    casts = [f"CAST(`{name}` AS DOUBLE) AS `{name}`" for name in model.features]  # one call, not 3 per feature
+    return clients.selectExpr(f"CAST({ID_COLUMN} AS BIGINT) AS {ID_COLUMN}", FEATURE_HASH_COLUMN, *casts)
 
 
 def _stage(

@@ -40,9 +40,9 @@ def spark_warehouse(served_warehouse: Settings, tmp_path_factory: pytest.TempPat
     return settings
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def local_spark(spark_warehouse: Settings) -> Iterator[SparkSession]:
-    """A local[2] Spark session on the copy's metastore, with features.client_features registered."""
+    """A local[2] Spark session shared by the local tests, with features.client_features registered."""
     spark = _fresh_session(spark_warehouse)
     _register_features(spark, _features_parquet(spark_warehouse))
     yield spark
@@ -67,9 +67,9 @@ def test_failed_spark_run_leaves_no_rows(spark_warehouse: Settings, local_spark:
 
     first_feature = load_champion(spark_warehouse).features[0]
     broken = local_spark.table(FEATURES_TABLE).withColumn(first_feature, F.lit(float("inf")))
-    broken.write.mode("overwrite").saveAsTable("features.broken_features")
+    broken.createOrReplaceTempView("broken_features")
     with pytest.raises(Exception, match="infinite values"):
-        score_on_spark(local_spark, spark_warehouse, features_table="features.broken_features", mode="all")
+        score_on_spark(local_spark, spark_warehouse, features_table="broken_features", mode="all")
     failed = local_spark.table(st.RUNS.qualified).where("status = 'failed'").collect()
     assert failed and "infinite values" in failed[-1]["error"]
     run_id = failed[-1]["run_id"]
@@ -79,9 +79,9 @@ def test_failed_spark_run_leaves_no_rows(spark_warehouse: Settings, local_spark:
 
 def test_missing_feature_is_a_clear_error(spark_warehouse: Settings, local_spark: SparkSession) -> None:
     """A feature table without the model's features fails before any run is recorded."""
-    local_spark.table(FEATURES_TABLE).select(ID_COLUMN).write.mode("overwrite").saveAsTable("features.ids_only")
+    local_spark.table(FEATURES_TABLE).select(ID_COLUMN).createOrReplaceTempView("ids_only")
     with pytest.raises(ScoringError, match="lacks"):
-        score_on_spark(local_spark, spark_warehouse, features_table="features.ids_only")
+        score_on_spark(local_spark, spark_warehouse, features_table="ids_only")
 
 
 def test_cluster_scores_as_duckdb(spark_warehouse: Settings) -> None:
