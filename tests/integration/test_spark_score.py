@@ -188,3 +188,13 @@ def _assert_same_columns(spark: SparkSession, settings: Settings) -> None:
         for table in (st.RUNS, st.PREDICTIONS, st.EXPLANATIONS):
             duck = [row[0] for row in con.execute(f"DESCRIBE {table.qualified}").fetchall()]
             assert spark.table(table.qualified).columns == duck == table.column_names
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error(settings: Settings) -> None:
+    """A worker that exits at start fails the cluster's start with its log file named, and nothing is left running."""
+    from warehouse.spark_cluster import ClusterStartError, SparkCluster
+
+    cluster = SparkCluster(settings, workers=1, memory="plenty")
+    with pytest.raises(ClusterStartError, match=r"worker-1 exited .* see .*worker-1\.log"):
+        cluster.start()
+    assert not cluster.processes
