@@ -156,6 +156,8 @@ def score_on_spark(
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     started, started_at = time.perf_counter(), utc_now()
     model = model or _champion(settings)
+    if not spark.catalog.tableExists(features_table):
+        raise ScoringError(f"No Spark table {features_table}: build the feature store on Spark first.")
     features = spark.table(features_table)
     _check_features(features, features_table, model)
     _create_tables(spark, features.schema[FEATURE_HASH_COLUMN].dataType)

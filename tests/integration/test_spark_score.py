@@ -77,8 +77,10 @@ def test_failed_spark_run_leaves_no_rows(spark_warehouse: Settings, local_spark:
         assert local_spark.table(table.qualified).where(f"run_id = {run_id}").count() == 0
 
 
-def test_missing_feature_is_a_clear_error(spark_warehouse: Settings, local_spark: SparkSession) -> None:
-    """A feature table without the model's features fails before any run is recorded."""
+def test_missing_features_are_a_clear_error(spark_warehouse: Settings, local_spark: SparkSession) -> None:
+    """A missing feature table, or one without the model's features, fails before any run is recorded."""
+    with pytest.raises(ScoringError, match="No Spark table"):
+        score_on_spark(local_spark, spark_warehouse, features_table="features.nowhere")
     local_spark.table(FEATURES_TABLE).select(ID_COLUMN).createOrReplaceTempView("ids_only")
     with pytest.raises(ScoringError, match="lacks"):
         score_on_spark(local_spark, spark_warehouse, features_table="ids_only")
