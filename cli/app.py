@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from cli import api, dashboard, data, decisions, demo, explain, features, model, monitor, nightly
+from cli import api, dashboard, data, decisions, demo, explain, features, model, monitor, nightly, spark
 from cli.common import console
 from warehouse.settings import Settings
 
@@ -16,7 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-for module in (data, features, model, monitor, nightly, decisions, explain, dashboard, api, demo):
+for module in (data, features, model, monitor, nightly, decisions, explain, dashboard, api, demo, spark):
     app.add_typer(module.app)
 
 

@@ -311,14 +311,14 @@ def _score_chunk(
     """Predict, explain and insert one chunk of clients."""
     ids = chunk.column(ID_COLUMN).to_numpy()
     X = np.column_stack([chunk.column(name).to_numpy(zero_copy_only=False) for name in model.features])
-    _check_finite(X, ids, model.features)
+    check_finite(X, ids, model.features)
 
     tick, cpu = time.perf_counter(), time.process_time()
     probability = model.probability(X)
     summary.proba_seconds += time.perf_counter() - tick
     summary.proba_cpu_seconds += time.process_time() - cpu
     tick, cpu = time.perf_counter(), time.process_time()
-    contributions = np.asarray(model.booster.predict(X, pred_contrib=True))
+    contributions = shap_contributions(model, X)
     summary.shap_seconds += time.perf_counter() - tick
     summary.shap_cpu_seconds += time.process_time() - cpu
 
@@ -328,32 +328,58 @@ def _score_chunk(
     summary.changer_seconds += time.perf_counter() - tick
 
     tick = time.perf_counter()
-    raw_score = contributions.sum(axis=1) - model.log_odds_offset
-    predictions = pa.table(
-        {
-            "run_id": np.full(len(ids), summary.run_id, dtype=np.int64),
-            "SK_ID_CURR": ids,
-            "model_version": np.full(len(ids), model.version, dtype=np.int64),
-            "probability": probability,
-            "decision": np.where(refused, "refuse", "accept"),
-            "threshold": np.full(len(ids), model.threshold),
-            "FEATURE_HASH": chunk.column(FEATURE_HASH_COLUMN),
-            "base_value": contributions[:, -1] - model.log_odds_offset,
-            "raw_score": raw_score,
-            "scored_at": pa.array([scored_at] * len(ids), pa.timestamp("us")),
-            "points": scale.points(raw_score),
-        }
-    )
-    _insert(con, st.PREDICTIONS, predictions)
-    used = model.used_features()
-    explanations = _explanations(
-        summary.run_id, ids, X[:, used], contributions[:, used], [model.features[i] for i in used]
-    )
-    _insert(con, st.EXPLANATIONS, explanations)
+    scores = Scores(ids, chunk.column(FEATURE_HASH_COLUMN), probability, contributions)
+    _insert(con, st.PREDICTIONS, prediction_rows(model, summary.run_id, scores, scored_at, scale))
+    _insert(con, st.EXPLANATIONS, explanation_rows(model, summary.run_id, scores, X))
     summary.clients_scored += len(ids)
     summary.refused += int(refused.sum())
     summary.accepted += int((~refused).sum())
     summary.write_seconds += time.perf_counter() - tick
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One batch of clients scored by a model: ids, feature hashes, probabilities and exact SHAP contributions."""
+
+    ids: np.ndarray
+    hashes: pa.Array | pa.ChunkedArray
+    probability: np.ndarray
+    contributions: np.ndarray
+    """LightGBM's pred_contrib: a column per model feature, then the booster's expected raw score."""
+
+
+def shap_contributions(model: Model, X: np.ndarray) -> np.ndarray:
+    """Exact TreeSHAP contributions (log-odds) of every feature to each row's raw score, then the expected score."""
+    return np.asarray(model.booster.predict(X, pred_contrib=True))
+
+
+def prediction_rows(model: Model, run_id: int, scores: Scores, scored_at: datetime, scale: PointsScale) -> pa.Table:
+    """The rows of scores.predictions for a scored batch (decision, raw score, base value, points)."""
+    n = len(scores.ids)
+    raw_score = scores.contributions.sum(axis=1) - model.log_odds_offset
+    return pa.table(
+        {
+            "run_id": np.full(n, run_id, dtype=np.int64),
+            "SK_ID_CURR": scores.ids,
+            "model_version": np.full(n, model.version, dtype=np.int64),
+            "probability": scores.probability,
+            "decision": np.where(scores.probability >= model.threshold, "refuse", "accept"),
+            "threshold": np.full(n, model.threshold),
+            "FEATURE_HASH": scores.hashes,
+            "base_value": scores.contributions[:, -1] - model.log_odds_offset,
+            "raw_score": raw_score,
+            "scored_at": pa.array([scored_at] * n, pa.timestamp("us")),
+            "points": scale.points(raw_score),
+        }
+    )
+
+
+def explanation_rows(model: Model, run_id: int, scores: Scores, X: np.ndarray) -> pa.Table:
+    """The rows of scores.explanations for a scored batch: the features the model uses, ranked per client."""
+    used = model.used_features()
+    return explanations_table(
+        run_id, scores.ids, X[:, used], scores.contributions[:, used], [model.features[i] for i in used]
+    )
 
 
 def _score_shadow(
@@ -375,7 +401,7 @@ def _score_shadow(
     finally:
         con.unregister("_shadow_ids")
     X = np.column_stack([rows.column(name).to_numpy(zero_copy_only=False) for name in challenger.features])
-    _check_finite(X, rows.column(ID_COLUMN).to_numpy(), challenger.features)
+    check_finite(X, rows.column(ID_COLUMN).to_numpy(), challenger.features)
     probability = challenger.probability(X)
     refused = probability >= challenger.threshold
     _insert(
@@ -430,7 +456,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: st.TableDoc, rows: pa.Table) 
         con.unregister("_rows")
 
 
-def _explanations(
+def explanations_table(
     run_id: int, ids: np.ndarray, X: np.ndarray, contributions: np.ndarray, features: list[str]
 ) -> pa.Table:
     """Long-format explanations (a row per client and feature), each feature ranked by |contribution|."""
@@ -565,7 +591,7 @@ def _check_feature_store(con: duckdb.DuckDBPyConnection, settings: Settings, mod
         )
 
 
-def _check_finite(X: np.ndarray, ids: np.ndarray, features: list[str]) -> None:
+def check_finite(X: np.ndarray, ids: np.ndarray, features: list[str]) -> None:
     """Reject infinite feature values, naming the columns and clients."""
     infinite = np.isinf(X)
     if infinite.any():
