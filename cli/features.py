@@ -46,6 +46,7 @@ def build(
 
     from featurestore.build import FeatureBuildError, build_features
 
+    chosen = _engine(engine)
     with Progress(
         TextColumn("[bold]dbt build[/] {task.description}"),
         BarColumn(),
@@ -64,7 +65,7 @@ def build(
                 select=select,
                 full_refresh=full_refresh,
                 on_progress=advance,
-                engine=_engine(engine),
+                engine=chosen,
                 master=master,
             )
         except FeatureBuildError as error:

@@ -18,7 +18,8 @@ per_loan as (
         max(SK_DPD) as SK_DPD_MAX,
         coalesce(max(case when NAME_CONTRACT_STATUS = 'Completed' then 1 else 0 end), 0) as IS_COMPLETED,
         {{ last_non_null('CNT_INSTALMENT_FUTURE', 'MONTHS_BALANCE') }} as LAST_CNT_INSTALMENT_FUTURE,
-        {{ safe_div(last_non_null('CNT_INSTALMENT_FUTURE', 'MONTHS_BALANCE'), last_non_null('CNT_INSTALMENT', 'MONTHS_BALANCE')) }}
+        {{ safe_div(last_non_null('CNT_INSTALMENT_FUTURE', 'MONTHS_BALANCE'),
+                    last_non_null('CNT_INSTALMENT', 'MONTHS_BALANCE')) }}
             as LAST_REMAINING_PERC,
         max(_load_id) as _max_load_id
     from monthly
