@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from cli.common import console
 from warehouse.settings import Settings
+
+if TYPE_CHECKING:
+    from featurestore.build import Engine
+
+ENGINES = ("duckdb", "spark")
 
 app = typer.Typer()
 
@@ -24,12 +29,24 @@ def build(
             "--full-refresh", help="Rebuild every incremental model from all raw rows instead of only the new clients."
         ),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where dbt builds: duckdb (the warehouse file) or spark (the raw tables exported to the Parquet "
+            "lake, the feature store as Spark tables under spark_dir)."
+        ),
+    ] = "duckdb",
+    master: Annotated[
+        str | None,
+        typer.Option(help="Spark master with --engine spark, e.g. spark://host:7077 (default: settings spark_master)."),
+    ] = None,
 ) -> None:
     """Build the feature store (features.client_features) with dbt: models, then their tests."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from featurestore.build import FeatureBuildError, build_features
 
+    chosen = _engine(engine)
     with Progress(
         TextColumn("[bold]dbt build[/] {task.description}"),
         BarColumn(),
@@ -43,12 +60,27 @@ def build(
             progress.update(task, completed=done, total=total, description=name)
 
         try:
-            result = build_features(ctx.obj, select=select, full_refresh=full_refresh, on_progress=advance)
+            result = build_features(
+                ctx.obj,
+                select=select,
+                full_refresh=full_refresh,
+                on_progress=advance,
+                engine=chosen,
+                master=master,
+            )
         except FeatureBuildError as error:
             progress.stop()
             console.print(f"[bold red]Feature build failed:[/] {error}")
             raise typer.Exit(code=1) from error
     console.print(result.as_table())
+
+
+def _engine(name: str) -> Engine:
+    """The engine named on the command line; exit with a message for an unknown one."""
+    if name not in ENGINES:
+        console.print(f"[bold red]Unknown engine {name!r}:[/] choose one of {', '.join(ENGINES)}")
+        raise typer.Exit(code=2)
+    return cast("Engine", name)
 
 
 @app.command()

@@ -1,6 +1,8 @@
 """Building the feature store with dbt: `build_features` (models and tests), `generate_docs`, `serve_docs`.
 
-dbt runs in a child process, so no connection outlives it and the warehouse file is free afterwards."""
+dbt runs in a child process, so no connection outlives it and the warehouse file is free afterwards.
+The same dbt project builds on DuckDB (the warehouse file, the default) or on Apache Spark (engine="spark": the
+raw tables exported to the Parquet lake first, then dbt's `spark` target, its tables under Settings.spark_dir)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 from rich.table import Table
@@ -24,10 +27,17 @@ from warehouse.database import private_dir
 from warehouse.features import FEATURES_TABLE
 from warehouse.processes import child_setup, kill_group
 from warehouse.settings import Settings
+from warehouse.spark import lake_dir, spark_conf
 
+Engine = Literal["duckdb", "spark"]
+"""Where dbt builds the feature store: the DuckDB warehouse, or Apache Spark (profiles.yml target `spark`)."""
+DBT_TARGETS: dict[str, str] = {"duckdb": "warehouse", "spark": "spark"}
 DBT_TARGET_DIR = "target"
 DBT_LOG_DIR = "logs"
 NIGHTLY_EXCLUDES = ("--exclude-resource-type", "unit_test", "--exclude", "tag:checked_at_ingest")
+SPARK_EXCLUDES = ("--exclude-resource-type", "unit_test")
+"""What a Spark build leaves out: the unit tests, which check the models' SQL on fixture rows and run on DuckDB (a
+unit test has no raw table for union_all_by_name to read the columns of on Spark, which has no UNION BY NAME)."""
 """What an incremental build leaves out: unit tests check the SQL, not the data (they run in full builds and in
 `make test`), and ingestion checks every new row for what the staging tests tagged checked_at_ingest look for."""
 _PROGRESS_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|ERROR|FAIL|WARN|SKIP|NO-OP)\b.*?\b([\w.]+)\s")
@@ -94,23 +104,27 @@ ProgressCallback = Callable[[int, int, str], None]
 """Called as (nodes done, nodes in all, node name) while dbt runs."""
 
 
-def dbt_dirs(settings: Settings) -> tuple[Path, Path]:
-    """dbt's target and log folders for this warehouse, inside the dbt project.
+def dbt_dirs(settings: Settings, engine: Engine = "duckdb") -> tuple[Path, Path]:
+    """dbt's target and log folders for this warehouse and engine, inside the dbt project.
 
-    One pair per warehouse file, so that builds of different warehouses (tests, benchmarks) never read each
-    other's run_results.json, and each keeps dbt's partial parsing (which restarts when the profile changes).
+    One pair per warehouse file and engine, so that builds of different warehouses (tests, benchmarks) or engines
+    never read each other's run_results.json, and each keeps dbt's partial parsing (which restarts when the
+    profile changes).
     """
-    key = hashlib.sha1(str(settings.warehouse_path).encode()).hexdigest()[:10]
+    name = str(settings.warehouse_path) if engine == "duckdb" else f"{settings.spark_dir}:{engine}"
+    key = hashlib.sha1(name.encode()).hexdigest()[:10]
     project = settings.dbt_project_dir
     return project / DBT_TARGET_DIR / key, project / DBT_LOG_DIR / key
 
 
-def dbt_command(settings: Settings, *args: str) -> list[str]:
+def dbt_command(settings: Settings, *args: str, engine: Engine = "duckdb") -> list[str]:
     """The dbt command line for `args`, with this project's project, profiles, target and log folders."""
-    target, logs = dbt_dirs(settings)
+    target, logs = dbt_dirs(settings, engine)
     return [
         str(Path(sys.executable).with_name("dbt")),
         *args,
+        "--target",
+        DBT_TARGETS[engine],
         "--project-dir",
         str(settings.dbt_project_dir),
         "--profiles-dir",
@@ -122,8 +136,9 @@ def dbt_command(settings: Settings, *args: str) -> list[str]:
     ]
 
 
-def dbt_environment(settings: Settings) -> dict[str, str]:
-    """The environment for dbt: the warehouse path profiles.yml reads, no usage tracking."""
+def dbt_environment(settings: Settings, engine: Engine = "duckdb") -> dict[str, str]:
+    """The environment for dbt: the warehouse path profiles.yml reads, no usage tracking; for Spark, the
+    warehouse's Spark configuration (warehouse.spark.spark_conf, as JSON) and the lake's folder."""
     env = dict(os.environ)
     env.update(
         {
@@ -132,6 +147,15 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
             "DBT_NO_VERSION_CHECK": "true",
         }
     )
+    if engine == "spark":
+        env.update(
+            {
+                "CREDIT_SCORING_SPARK_CONF": json.dumps(spark_conf(settings)),
+                "CREDIT_SCORING_LAKE": str(lake_dir(settings).resolve()),
+                "PYSPARK_PYTHON": sys.executable,
+                "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", "127.0.0.1"),
+            }
+        )
     return env
 
 
@@ -146,7 +170,11 @@ class DbtRun:
 
 
 def run_dbt(
-    settings: Settings, *args: str, on_progress: ProgressCallback | None = None, timeout_s: float | None = None
+    settings: Settings,
+    *args: str,
+    on_progress: ProgressCallback | None = None,
+    timeout_s: float | None = None,
+    engine: Engine = "duckdb",
 ) -> DbtRun:
     """Run dbt in a child process (so no connection outlives it: the warehouse file is free afterwards).
 
@@ -156,8 +184,8 @@ def run_dbt(
     limit = settings.timeout_s("features") if timeout_s is None else timeout_s
     lines = []
     process = subprocess.Popen(
-        dbt_command(settings, *args),
-        env=dbt_environment(settings),
+        dbt_command(settings, *args, engine=engine),
+        env=dbt_environment(settings, engine),
         cwd=settings.dbt_project_dir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -203,21 +231,40 @@ def build_features(
     select: str | None = None,
     full_refresh: bool = False,
     on_progress: ProgressCallback | None = None,
+    engine: Engine = "duckdb",
+    master: str | None = None,
 ) -> BuildResult:
     """Run `dbt build` (models, tests) on the warehouse; raise FeatureBuildError naming what failed.
 
     Once the feature store exists, a plain build is a night's incremental build: it rebuilds only the changed
-    clients and runs the data tests of the models, not the unit tests nor the checks ingestion already made."""
+    clients and runs the data tests of the models, not the unit tests nor the checks ingestion already made.
+    On Spark (at `master`, default Settings.spark_master) the new loads of the raw tables are exported to the
+    Parquet lake first; dbt's process is then the only one holding Spark's metastore."""
     if not settings.warehouse_path.exists():
         raise FeatureBuildError(f"No warehouse at {settings.warehouse_path}: run `credit-scoring ingest` first.")
+    if engine == "spark":
+        from featurestore.lake import export_lake
+
+        settings = settings.replace(spark_master=master or settings.spark_master)
+        export_lake(settings)
     args = ["build", *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
-    if select is None and not full_refresh and features_built(settings):
+    if select is None and not full_refresh and features_built(settings, engine):
         args += NIGHTLY_EXCLUDES
-    return run_build(settings, *args, on_progress=on_progress)
+    elif engine == "spark":
+        args += SPARK_EXCLUDES
+    return run_build(settings, *args, on_progress=on_progress, engine=engine)
 
 
-def features_built(settings: Settings) -> bool:
+def spark_table_dir(settings: Settings, table: str) -> Path:
+    """The folder of a Spark managed table `schema.table` (Spark's warehouse layout: tables/<schema>.db/<table>)."""
+    schema, name = table.split(".")
+    return settings.spark_dir / "tables" / f"{schema}.db" / name
+
+
+def features_built(settings: Settings, engine: Engine = "duckdb") -> bool:
     """Whether the warehouse already holds the feature store (the next build is incremental)."""
+    if engine == "spark":
+        return any(spark_table_dir(settings, FEATURES_TABLE).glob("**/*.parquet"))
     schema, table = FEATURES_TABLE.split(".")
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         found = con.execute(
@@ -226,15 +273,21 @@ def features_built(settings: Settings) -> bool:
     return bool(found and found[0])
 
 
-def run_build(settings: Settings, command: str, *args: str, on_progress: ProgressCallback | None = None) -> BuildResult:
+def run_build(
+    settings: Settings,
+    command: str,
+    *args: str,
+    on_progress: ProgressCallback | None = None,
+    engine: Engine = "duckdb",
+) -> BuildResult:
     """Run a dbt command that builds or tests (build, run, test) and read what it did; raise naming what failed."""
     started = time.perf_counter()
-    run = run_dbt(settings, command, *args, on_progress=on_progress)
+    run = run_dbt(settings, command, *args, on_progress=on_progress, engine=engine)
     seconds = time.perf_counter() - started
-    results_file = dbt_dirs(settings)[0] / "run_results.json"
+    results_file = dbt_dirs(settings, engine)[0] / "run_results.json"
     if not results_file.exists() or results_file.stat().st_mtime < time.time() - seconds - 1:
         raise FeatureBuildError(f"dbt {command} did not run (exit code {run.code}):\n{_tail(run.output)}")
-    result = _read_results(settings, json.loads(results_file.read_text()), seconds)
+    result = _read_results(settings, json.loads(results_file.read_text()), seconds, engine)
     result = dataclasses.replace(result, cpu_seconds=run.cpu_seconds, peak_mb=run.peak_mb)
     failed = [n for n in result.nodes if n.status in ("error", "fail", "runtime error")]
     if failed or run.code != 0:
@@ -243,11 +296,11 @@ def run_build(settings: Settings, command: str, *args: str, on_progress: Progres
     return result
 
 
-def _read_results(settings: Settings, run_results: dict, seconds: float) -> BuildResult:
+def _read_results(settings: Settings, run_results: dict, seconds: float, engine: Engine = "duckdb") -> BuildResult:
     """A BuildResult from dbt's run_results.json and the build log of this invocation."""
     invocation = run_results["metadata"]["invocation_id"]
-    processed = _rows_processed(settings, invocation)
-    names = _node_names(settings)
+    processed = _rows_processed(settings, invocation, engine)
+    names = _node_names(settings, engine)
     nodes = []
     for item in run_results["results"]:
         kind = item["unique_id"].split(".")[0]
@@ -265,9 +318,9 @@ def _read_results(settings: Settings, run_results: dict, seconds: float) -> Buil
     return BuildResult(tuple(nodes), seconds, invocation)
 
 
-def _node_names(settings: Settings) -> dict[str, str]:
+def _node_names(settings: Settings, engine: Engine = "duckdb") -> dict[str, str]:
     """Readable name of each dbt node ('model_name', 'test_name (file)'), from dbt's manifest."""
-    manifest_file = dbt_dirs(settings)[0] / "manifest.json"
+    manifest_file = dbt_dirs(settings, engine)[0] / "manifest.json"
     if not manifest_file.exists():
         return {}
     manifest = json.loads(manifest_file.read_text())
@@ -279,8 +332,10 @@ def _node_names(settings: Settings) -> dict[str, str]:
     return names
 
 
-def _rows_processed(settings: Settings, invocation: str) -> dict[str, int]:
+def _rows_processed(settings: Settings, invocation: str, engine: Engine = "duckdb") -> dict[str, int]:
     """Rows each incremental model logged in intermediate.dbt_build_log for this invocation."""
+    if engine == "spark":
+        return _spark_rows_processed(settings, invocation)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         exists = con.execute(
             "select count(*) from duckdb_tables() where schema_name = 'intermediate' and table_name = 'dbt_build_log'"
@@ -292,6 +347,18 @@ def _rows_processed(settings: Settings, invocation: str) -> dict[str, int]:
             "where invocation_id = ? and rows_processed is not null",
             [invocation],
         ).fetchall()
+    return {model: int(count) for model, count in rows}
+
+
+def _spark_rows_processed(settings: Settings, invocation: str) -> dict[str, int]:
+    """The Spark build log's counts, read from its Parquet files by DuckDB (no Spark session: dbt's has ended)."""
+    files = sorted(spark_table_dir(settings, "intermediate.dbt_build_log").glob("*.parquet"))
+    if not files:
+        return {}
+    rows = duckdb.execute(
+        "select model, rows_processed from read_parquet(?) where invocation_id = ? and rows_processed is not null",
+        [[str(f) for f in files], invocation],
+    ).fetchall()
     return {model: int(count) for model, count in rows}
 
 

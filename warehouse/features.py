@@ -17,3 +17,7 @@ FEATURE_HASH_COLUMN = "FEATURE_HASH"
 
 NON_FEATURE_COLUMNS = (ID_COLUMN, TARGET_COLUMN, DATASET_COLUMN, LOAD_ID_COLUMN, FEATURE_HASH_COLUMN)
 """Every other column of client_features is a numeric model feature."""
+
+KEY_RANGE_COLUMN = "_key_range"
+"""Spark only: the partition column of the Spark table (a range of SK_ID_CURR, see dbt/dbt_project.yml), last in the
+table and not a feature; DuckDB's table has no such column."""

@@ -41,6 +41,9 @@ def spark_conf(settings: Settings, master: str | None = None) -> dict[str, str]:
         "spark.local.dir": str(home / "tmp"),
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
+        # The raw tables are partitioned by the integer _load_id; embedded Derby cannot filter integer partitions,
+        # so Spark reads the (few: one per load) partitions' list and prunes them itself.
+        "spark.sql.hive.metastorePartitionPruning": "false",
         # dbt-spark turns ANSI mode off in its sessions; every session of the warehouse computes the same way.
         "spark.sql.ansi.enabled": "false",
         "spark.ui.enabled": "false",

@@ -84,6 +84,12 @@
     case when ({{ expr }}) is null then null else greatest({{ expr }}, {{ lower }}) end
 {%- endmacro %}
 
+{#- The value of `expr` on the row where `order_by` is largest, among the rows where `expr` is not NULL: DuckDB's
+    max_by skips NULL values and Spark's returns them, so the NULLs are left out of the ordering for both. -#}
+{% macro last_non_null(expr, order_by) -%}
+    max_by({{ expr }}, case when {{ expr }} is not null then {{ order_by }} end)
+{%- endmacro %}
+
 {#- Least-squares slope of y against x over the group; NULL (not NaN) when x does not vary. -#}
 {% macro trend(y, x) -%}
     case when regr_count({{ y }}, {{ x }}) > 1 and regr_sxx({{ y }}, {{ x }}) > 0 then regr_slope({{ y }}, {{ x }}) end
@@ -96,6 +102,11 @@
 
 {% macro default__not_finite(expr) -%}
     ({{ expr }} <> {{ expr }} or abs({{ expr }}) = cast('Infinity' as double))
+{%- endmacro %}
+
+{#- Spark's NaN equals itself (so the default's x <> x never holds). -#}
+{% macro spark__not_finite(expr) -%}
+    (isnan({{ expr }}) or abs({{ expr }}) = double('Infinity'))
 {%- endmacro %}
 
 {% macro duckdb__not_finite(expr) -%}

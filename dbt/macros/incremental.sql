@@ -14,7 +14,54 @@
 
 {#- `where <key> in (...)` keeping the keys of `changed_sql` on incremental runs; nothing on full builds. -#}
 {% macro only_changed(key, changed_sql) -%}
-    {%- if is_incremental() %}where {{ key }} in ({{ changed_sql }}){% endif -%}
+    {%- if is_incremental() %}where {{ keys_in(key, changed_sql) }}{% endif -%}
+{%- endmacro %}
+
+{#- The rows an incremental run rebuilds from a model's own input (applications): DuckDB reads the new load's rows
+    only; Spark, the whole key ranges of their keys (see keys_in). -#}
+{% macro new_rows(key, relation, since) -%}
+    {{- return(adapter.dispatch('new_rows')(key, relation, since)) -}}
+{%- endmacro %}
+
+{% macro default__new_rows(key, relation, since) -%}
+    where _load_id > {{ since }}
+{%- endmacro %}
+
+{% macro spark__new_rows(key, relation, since) -%}
+    {{ only_changed(key, new_keys(relation, key, since)) }}
+{%- endmacro %}
+
+{#- Key ranges (Spark). Spark's Parquet tables have no DELETE nor MERGE: an incremental model there overwrites
+    whole partitions (insert_overwrite), so its table is partitioned by _key_range = floor(key / size) (sizes in
+    var key_ranges) and a run rebuilds every key of the ranges holding a changed key, so that each partition it
+    overwrites is complete. New clients, credits and loans get new, larger ids: a night's batch lands in a few new
+    ranges and leaves the older partitions' files alone. On DuckDB (delete+insert) only the changed keys. -#}
+{% macro key_range(key) -%}
+    cast(floor({{ key }} / {{ var('key_ranges')[key] }}) as bigint)
+{%- endmacro %}
+
+{#- A condition keeping the keys of `keys_sql` (a query of one column named `key`): on Spark, their whole ranges. -#}
+{% macro keys_in(key, keys_sql) -%}
+    {{- return(adapter.dispatch('keys_in')(key, keys_sql)) -}}
+{%- endmacro %}
+
+{% macro default__keys_in(key, keys_sql) -%}
+    {{ key }} in ({{ keys_sql }})
+{%- endmacro %}
+
+{% macro spark__keys_in(key, keys_sql) -%}
+    {{ key_range(key) }} in (select {{ key_range(key) }} from ({{ keys_sql }}) as changed_keys)
+{%- endmacro %}
+
+{#- The partition column of a model keyed by `key`, appended to its select list on Spark; nothing on DuckDB. -#}
+{% macro key_range_column(key) -%}
+    {{- return(adapter.dispatch('key_range_column')(key)) -}}
+{%- endmacro %}
+
+{% macro default__key_range_column(key) -%}{%- endmacro %}
+
+{% macro spark__key_range_column(key) -%}
+    , {{ key_range(key) }} as _key_range
 {%- endmacro %}
 
 {#- Keys of `relation` whose rows' `load_column` is newer than `since`. -#}
@@ -25,7 +72,22 @@
 {#- The mart has no room for a watermark column (its columns are the feature contract), so its watermark lives in
     a one-row table: the largest _max_load_id of its upstream models when it was last built. -#}
 {% macro record_watermark(table, models) -%}
-    create or replace table {{ table }} as select greatest(
+    {{- return(adapter.dispatch('record_watermark')(table, models)) -}}
+{%- endmacro %}
+
+{% macro default__record_watermark(table, models) -%}
+    create or replace table {{ table }} as {{ upstream_watermark(models) }}
+{%- endmacro %}
+
+{#- Spark's Parquet tables have no `create or replace`: the one-row table is created once and overwritten. -#}
+{% macro spark__record_watermark(table, models) -%}
+    {%- do run_query('create table if not exists ' ~ table ~ ' (_max_load_id bigint) using parquet') -%}
+    insert overwrite table {{ table }} {{ upstream_watermark(models) }}
+{%- endmacro %}
+
+{#- The largest _max_load_id of `models`, as a one-row query. -#}
+{% macro upstream_watermark(models) -%}
+    select greatest(
         {%- for model in models %}
         coalesce((select max(_max_load_id) from {{ ref(model) }}), -1){{ ',' if not loop.last }}
         {%- endfor %}
@@ -47,6 +109,17 @@
     nightly build only touches the batch's clients. A pre-hook records the watermark before the build; the
     post-hook counts the rows newer than it (exactly the keys the run recomputed). -#}
 {% macro create_build_log() -%}
+    {{- return(adapter.dispatch('create_build_log')()) -}}
+{%- endmacro %}
+
+{% macro spark__create_build_log() -%}
+    {%- do run_query('create schema if not exists intermediate') -%}
+    create table if not exists intermediate.dbt_build_log (
+        invocation_id string, model string, watermark_before bigint, rows_processed bigint, logged_at timestamp
+    ) using parquet
+{%- endmacro %}
+
+{% macro default__create_build_log() -%}
     create schema if not exists intermediate;
     create table if not exists intermediate.dbt_build_log (
         invocation_id varchar, model varchar, watermark_before bigint, rows_processed bigint,
@@ -68,6 +141,21 @@
 
 {#- `processed_sql` counts the rebuilt keys given the watermark before the build (default: this model's rows). -#}
 {% macro log_rows_processed(processed_sql=none) -%}
+    {{- return(adapter.dispatch('log_rows_processed')(processed_sql)) -}}
+{%- endmacro %}
+
+{#- Spark's Parquet tables have no UPDATE: the count goes in a second row of the model (the one with
+    rows_processed, which readers take), the watermark read first and written into the SQL. -#}
+{% macro spark__log_rows_processed(processed_sql=none) -%}
+    {%- set before = run_query('select ' ~ watermark_of_this_build(this.identifier)).columns[0].values()[0]
+                     if execute else -1 -%}
+    {%- set sql = processed_sql or 'select count(*) from ' ~ this ~ ' where _max_load_id > __WATERMARK__' -%}
+    insert into intermediate.dbt_build_log
+    select '{{ invocation_id }}', '{{ this.identifier }}', {{ before }}, processed.n, current_timestamp()
+    from ({{ sql | replace('__WATERMARK__', before | string) }}) as processed (n)
+{%- endmacro %}
+
+{% macro default__log_rows_processed(processed_sql=none) -%}
     update intermediate.dbt_build_log as log
     set rows_processed = (
         {%- if processed_sql is none %}
@@ -106,6 +194,11 @@
         {%- do parts.append("coalesce(cast(" ~ value ~ " as " ~ dbt.type_string() ~ "), '')") -%}
     {%- endfor -%}
     {{- return(dbt.hash(dbt.concat(parts))) -}}
+{%- endmacro %}
+
+{#- Spark hashes the values themselves with xxHash64. -#}
+{% macro spark__feature_hash(values) -%}
+    {{- return('xxhash64(' ~ values | join(', ') ~ ')') -}}
 {%- endmacro %}
 
 {#- DuckDB hashes the values themselves, an order of magnitude faster than md5 of text. -#}

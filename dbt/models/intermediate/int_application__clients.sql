@@ -4,7 +4,7 @@
 {%- set binary = {'CODE_GENDER': 'M', 'FLAG_OWN_CAR': 'Y', 'FLAG_OWN_REALTY': 'Y'} -%}
 {%- set numeric, categorical = [], [] -%}
 {%- for column in raw_columns('application_test') if column.name not in ('SK_ID_CURR', '_load_id') -%}
-    {%- if column.dtype | upper != 'VARCHAR' -%}{%- do numeric.append(column.name) -%}
+    {%- if column.dtype | upper not in ('VARCHAR', 'STRING') -%}{%- do numeric.append(column.name) -%}
     {%- elif column.name not in binary -%}{%- do categorical.append(column.name) -%}
     {%- endif -%}
 {%- endfor %}
@@ -13,7 +13,7 @@ with
 
 applications as (
     select * from {{ ref('stg_applications') }}
-    where _load_id > {{ watermark() }}
+    {{ new_rows('SK_ID_CURR', ref('stg_applications'), watermark()) }}
 ),
 
 features as (
@@ -38,7 +38,7 @@ features as (
         {{ safe_div('AMT_ANNUITY', 'AMT_CREDIT') }} as PAYMENT_RATE,
         {{ safe_div('AMT_GOODS_PRICE', 'AMT_CREDIT') }} as GOODS_CREDIT_PERC,
         {{ safe_div('AMT_CREDIT', 'AMT_ANNUITY') }} as CREDIT_ANNUITY_RATIO,
-        -DAYS_BIRTH / 365.25 as AGE_YEARS,
+        -DAYS_BIRTH / cast(365.25 as double) as AGE_YEARS,
         {{ safe_div('coalesce(EXT_SOURCE_1, 0) + coalesce(EXT_SOURCE_2, 0) + coalesce(EXT_SOURCE_3, 0)',
                     'case when EXT_SOURCE_1 is null then 0 else 1 end'
                     ~ ' + case when EXT_SOURCE_2 is null then 0 else 1 end'
@@ -50,4 +50,4 @@ features as (
     from applications
 )
 
-select * from features
+select *{{ key_range_column('SK_ID_CURR') }} from features

@@ -42,12 +42,10 @@ credits as (
     from {{ stg }}
     left join {{ per_credit }} using (SK_ID_BUREAU)
     {% if is_incremental() -%}
-    where SK_ID_CURR in (
-        {{ new_keys(stg, 'SK_ID_CURR', watermark_id) }}
+    where {{ keys_in('SK_ID_CURR', new_keys(stg, 'SK_ID_CURR', watermark_id) ~ '
         union
-        select SK_ID_CURR from {{ stg }} where SK_ID_BUREAU in (
-            {{ new_keys(per_credit, 'SK_ID_BUREAU', watermark_id, '_max_load_id') }})
-    )
+        select SK_ID_CURR from ' ~ stg ~ ' where SK_ID_BUREAU in (
+            ' ~ new_keys(per_credit, 'SK_ID_BUREAU', watermark_id, '_max_load_id') ~ ')') }}
     {%- endif %}
 ),
 
@@ -72,4 +70,4 @@ per_client as (
     group by SK_ID_CURR
 )
 
-select * from per_client
+select *{{ key_range_column('SK_ID_CURR') }} from per_client

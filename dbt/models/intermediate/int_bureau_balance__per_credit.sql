@@ -12,7 +12,7 @@ balance as (
         -- 0 = on time, 1..5 = increasingly late (see STATUS); NULL for C (closed) and X (unknown).
         case when STATUS in ('0', '1', '2', '3', '4', '5') then cast(STATUS as integer) end as DPD_LEVEL,
         case when STATUS in ('1', '2', '3', '4', '5') then 1 else 0 end as IS_LATE,
-        1.0 / (1 - least(MONTHS_BALANCE, 0)) as RECENCY_WEIGHT,
+        cast(1 as double) / (1 - least(MONTHS_BALANCE, 0)) as RECENCY_WEIGHT,
         _load_id
     from {{ stg }}
     {{ only_changed('SK_ID_BUREAU', new_keys(stg, 'SK_ID_BUREAU', watermark())) }}
@@ -34,4 +34,4 @@ per_credit as (
     group by SK_ID_BUREAU
 )
 
-select * from per_credit
+select *{{ key_range_column('SK_ID_BUREAU') }} from per_credit

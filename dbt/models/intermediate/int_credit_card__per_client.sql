@@ -63,4 +63,4 @@ per_client as (
     left join cards on per_month.SK_ID_CURR = cards.SK_ID_CURR
 )
 
-select * from per_client
+select *{{ key_range_column('SK_ID_CURR') }} from per_client

@@ -18,11 +18,11 @@ per_card as (
         min(SK_ID_CURR) as SK_ID_CURR,
         count(*) as MONTHS_COUNT,
         max(UTILISATION) as UTILISATION_MAX,
-        max_by(UTILISATION, MONTHS_BALANCE) as LAST_UTILISATION,
+        {{ last_non_null('UTILISATION', 'MONTHS_BALANCE') }} as LAST_UTILISATION,
         max(SK_DPD) as SK_DPD_MAX,
         max(_load_id) as _max_load_id
     from monthly
     group by SK_ID_PREV
 )
 
-select * from per_card
+select *{{ key_range_column('SK_ID_PREV') }} from per_card

@@ -99,4 +99,4 @@ per_client as (
     left join loans on per_payment.SK_ID_CURR = loans.SK_ID_CURR
 )
 
-select * from per_client
+select *{{ key_range_column('SK_ID_CURR') }} from per_client

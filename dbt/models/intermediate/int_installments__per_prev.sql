@@ -24,4 +24,4 @@ per_loan as (
     group by SK_ID_PREV
 )
 
-select * from per_loan
+select *{{ key_range_column('SK_ID_PREV') }} from per_loan

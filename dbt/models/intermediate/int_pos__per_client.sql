@@ -21,7 +21,7 @@ monthly as (
         {{ aggregates(window, 'POS_L' ~ months ~ 'M_', where='MONTHS_BALANCE >= -' ~ months) }},
         {%- endfor %}
         {{ safe_div('sum(SK_DPD / (1 - least(MONTHS_BALANCE, 0)))',
-                    'sum(case when SK_DPD is not null then 1.0 / (1 - least(MONTHS_BALANCE, 0)) end)') }}
+                    'sum(case when SK_DPD is not null then cast(1 as double) / (1 - least(MONTHS_BALANCE, 0)) end)') }}
             as POS_SK_DPD_TW_MEAN,
         {{ trend('SK_DPD', 'MONTHS_BALANCE') }} as POS_SK_DPD_TREND,
         max(_load_id) as _max_load_id
@@ -49,4 +49,4 @@ per_client as (
     left join loans on monthly.SK_ID_CURR = loans.SK_ID_CURR
 )
 
-select * from per_client
+select *{{ key_range_column('SK_ID_CURR') }} from per_client

@@ -17,12 +17,13 @@ per_loan as (
         count(*) as MONTHS_COUNT,
         max(SK_DPD) as SK_DPD_MAX,
         coalesce(max(case when NAME_CONTRACT_STATUS = 'Completed' then 1 else 0 end), 0) as IS_COMPLETED,
-        max_by(CNT_INSTALMENT_FUTURE, MONTHS_BALANCE) as LAST_CNT_INSTALMENT_FUTURE,
-        {{ safe_div('max_by(CNT_INSTALMENT_FUTURE, MONTHS_BALANCE)', 'max_by(CNT_INSTALMENT, MONTHS_BALANCE)') }}
+        {{ last_non_null('CNT_INSTALMENT_FUTURE', 'MONTHS_BALANCE') }} as LAST_CNT_INSTALMENT_FUTURE,
+        {{ safe_div(last_non_null('CNT_INSTALMENT_FUTURE', 'MONTHS_BALANCE'),
+                    last_non_null('CNT_INSTALMENT', 'MONTHS_BALANCE')) }}
             as LAST_REMAINING_PERC,
         max(_load_id) as _max_load_id
     from monthly
     group by SK_ID_PREV
 )
 
-select * from per_loan
+select *{{ key_range_column('SK_ID_PREV') }} from per_loan

@@ -73,4 +73,4 @@ per_client as (
     group by SK_ID_CURR
 )
 
-select * from per_client
+select *{{ key_range_column('SK_ID_CURR') }} from per_client

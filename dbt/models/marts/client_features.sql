@@ -17,7 +17,7 @@
         "{{ record_watermark('" ~ watermark_table ~ "', " ~ upstream | tojson ~ ") }}",
     ],
 ) }}
-{%- set non_features = ['SK_ID_CURR', 'TARGET', 'DATASET', 'APPLICATION_LOAD_ID', '_max_load_id'] -%}
+{%- set non_features = ['SK_ID_CURR', 'TARGET', 'DATASET', 'APPLICATION_LOAD_ID', '_max_load_id', '_key_range'] -%}
 {%- set features, selected = [], [] -%}
 {%- if execute -%}
     {%- for model in upstream -%}
@@ -44,7 +44,7 @@ changed as (
 {{ model }} as (
     select * from {{ ref(model) }}
     {%- if is_incremental() %}
-    where SK_ID_CURR in (select SK_ID_CURR from changed)
+    where {{ keys_in('SK_ID_CURR', 'select SK_ID_CURR from changed') }}
     {%- endif %}
 ),
 {% endfor %}
@@ -72,4 +72,5 @@ select
     {%- for column in features %},
     {{ column.name }}
     {%- endfor %}
+    {{ key_range_column('SK_ID_CURR') }}
 from features
