@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 from rich.console import Console
 from rich.measure import Measurement
 
 if TYPE_CHECKING:
+    from featurestore.build import Engine
     from scheduler.history import JobRun
 
 UNBOUNDED = 100_000
@@ -37,6 +38,20 @@ class LogConsole(Console):
 
 
 console = LogConsole()
+
+ENGINES = ("duckdb", "spark")
+"""Where `build` and `score` run: the DuckDB warehouse file, or Apache Spark (tables under settings spark_dir)."""
+ENGINE_HELP = "duckdb (the warehouse file) or spark (Spark tables under settings spark_dir)."
+MASTER_HELP = "Spark master with --engine spark, e.g. spark://host:7077 (default: settings spark_master)."
+
+
+def engine_option(name: str) -> Engine:
+    """The engine named on the command line; exit with a message for an unknown one."""
+    if name not in ENGINES:
+        console.print(f"[bold red]Unknown engine {name!r}:[/] choose one of {', '.join(ENGINES)}")
+        raise typer.Exit(code=2)
+    return cast("Engine", name)
+
 
 EXIT_LOCKED = 75
 """Exit code of a run refused because another run holds the lock (EX_TEMPFAIL: try again later)."""

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import Annotated
 
 import typer
 
-from cli.common import console
+from cli.common import MASTER_HELP, console, engine_option
 from warehouse.settings import Settings
-
-if TYPE_CHECKING:
-    from featurestore.build import Engine
-
-ENGINES = ("duckdb", "spark")
 
 app = typer.Typer()
 
@@ -38,7 +33,7 @@ def build(
     ] = "duckdb",
     master: Annotated[
         str | None,
-        typer.Option(help="Spark master with --engine spark, e.g. spark://host:7077 (default: settings spark_master)."),
+        typer.Option(help=MASTER_HELP),
     ] = None,
 ) -> None:
     """Build the feature store (features.client_features) with dbt: models, then their tests."""
@@ -46,7 +41,7 @@ def build(
 
     from featurestore.build import FeatureBuildError, build_features
 
-    chosen = _engine(engine)
+    chosen = engine_option(engine)
     with Progress(
         TextColumn("[bold]dbt build[/] {task.description}"),
         BarColumn(),
@@ -73,14 +68,6 @@ def build(
             console.print(f"[bold red]Feature build failed:[/] {error}")
             raise typer.Exit(code=1) from error
     console.print(result.as_table())
-
-
-def _engine(name: str) -> Engine:
-    """The engine named on the command line; exit with a message for an unknown one."""
-    if name not in ENGINES:
-        console.print(f"[bold red]Unknown engine {name!r}:[/] choose one of {', '.join(ENGINES)}")
-        raise typer.Exit(code=2)
-    return cast("Engine", name)
 
 
 @app.command()

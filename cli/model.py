@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import console
+from cli.common import ENGINE_HELP, MASTER_HELP, console, engine_option
 from warehouse.settings import Settings
 
 app = typer.Typer()
@@ -24,9 +24,16 @@ def score(
             "from the champion's version; --all: everyone.",
         ),
     ] = True,
+    engine: Annotated[str, typer.Option(help=f"Where to score: {ENGINE_HELP}")] = "duckdb",
+    master: Annotated[str | None, typer.Option(help=MASTER_HELP)] = None,
 ) -> None:
-    """Score clients with the champion model, explain each score (SHAP), publish the serving database."""
+    """Score clients with the champion model, explain each score (SHAP), publish the serving database (on Spark:
+    write the Spark tables scores.runs, scores.predictions and scores.explanations)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if engine_option(engine) == "spark":
+        _score_on_spark(ctx.obj, "new" if new else "all", master)
+        return
 
     from scoring.score import ScoringError
     from scoring.score import score as run_scoring
@@ -44,6 +51,25 @@ def score(
         except ScoringError as error:
             console.print(f"[bold red]Scoring failed:[/] {error}")
             raise typer.Exit(code=1) from error
+    console.print(summary.as_table())
+
+
+def _score_on_spark(settings: Settings, mode: str, master: str | None) -> None:
+    """Score the Spark feature store's clients on Spark (settings spark_master, or `master`) and print the run."""
+    from scoring.registry import NoChampionError
+    from scoring.score import ScoringError
+    from scoring.spark_score import score_on_spark
+    from warehouse.spark import spark_session
+
+    with console.status("Scoring on Spark"):
+        spark = spark_session(settings.replace(spark_master=master or settings.spark_master))
+        try:
+            summary = score_on_spark(spark, settings, mode=mode)
+        except (ScoringError, NoChampionError) as error:
+            console.print(f"[bold red]Scoring on Spark failed:[/] {error}")
+            raise typer.Exit(code=1) from error
+        finally:
+            spark.stop()
     console.print(summary.as_table())
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
+from rich.table import Table
 
 from scoring import score_tables as st
 from scoring.points import PointsScale
@@ -139,6 +140,21 @@ class SparkScoreSummary:
     commit_seconds: float = 0.0
     """Appending predictions, explanations and the run's row."""
     total_seconds: float = 0.0
+
+    def as_table(self) -> Table:
+        """A rich table for the CLI."""
+        table = Table(title=f"Spark scoring run {self.run_id} ({self.mode})", show_header=False)
+        rate = self.clients_scored / self.stage_seconds if self.stage_seconds > 0 else float("nan")
+        for name, value in (
+            ("model", f"{self.model_name} v{self.model_version}, threshold {self.threshold:.4f}"),
+            ("clients scored", f"{self.clients_scored:,}"),
+            ("accepted / refused", f"{self.accepted:,} / {self.refused:,}"),
+            ("probabilities + SHAP (staged)", f"{self.stage_seconds:.2f} s ({rate:,.0f} clients/s)"),
+            ("writing scores.predictions, scores.explanations, scores.runs", f"{self.commit_seconds:.2f} s"),
+            ("total", f"{self.total_seconds:.2f} s"),
+        ):
+            table.add_row(name, value)
+        return table
 
 
 def score_on_spark(
