@@ -7,7 +7,7 @@ table gives, per step: seconds, the reference measured in the same run and the r
 target and whether it is met. The table is also written to benchmarks/.work/last_run.txt with the date
 and the machine. bench_generate leaves the full-scale files in benchmarks/.work/data for bench_ingest;
 the full-scale training leaves its project home in benchmarks/.work/full (reused by later runs), where
-the night benchmark then runs.
+the night benchmark then runs. bench_spark keeps its 1/4, 1/2 and full-scale homes in benchmarks/.work/spark.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "bench_drift": [],
     "bench_dashboard": [],
     "bench_api": [],
+    "bench_spark": [],
 }
 """Each benchmark and its arguments (bench_train_full is bench_train at full scale)."""
 

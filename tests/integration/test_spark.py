@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -26,9 +27,13 @@ from warehouse.features import FEATURE_HASH_COLUMN, FEATURES_TABLE, ID_COLUMN, K
 from warehouse.settings import Settings
 from warehouse.spark import lake_dir
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("java") is None, reason="Spark needs a Java runtime (`make java` installs Debian's Java 17)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("java") is None, reason="Spark needs a Java runtime (`make java` installs Debian's Java 17)"
+    ),
+    # the module's fixture builds the feature store three times (Spark, then a night on DuckDB and on the cluster)
+    pytest.mark.timeout(1800),
+]
 
 BATCH_APPLICATIONS = 40
 INCREMENTAL_TABLES = (
@@ -66,6 +71,8 @@ class Builds:
     full: Snapshot
     nightly: Snapshot
     batch_clients: frozenset[int]
+    cluster_apps: list[dict[str, Any]]
+    """The applications the standalone cluster ran (the nightly Spark build was submitted to it)."""
 
 
 def duckdb_features(settings: Settings) -> pd.DataFrame:
@@ -96,11 +103,11 @@ def partition_files(settings: Settings) -> Partitions:
     }
 
 
-def build_both(settings: Settings, *, duckdb_too: bool = True) -> Snapshot:
-    """Build the feature store on Spark (and, unless it is built already, on DuckDB) and read both."""
+def build_both(settings: Settings, *, duckdb_too: bool = True, master: str | None = None) -> Snapshot:
+    """Build the feature store on Spark at `master` (and, unless it is built already, on DuckDB) and read both."""
     duckdb_build = build_features(settings) if duckdb_too else None
     started = time.perf_counter()
-    spark_build = build_features(settings, engine="spark")
+    spark_build = build_features(settings, engine="spark", master=master)
     seconds = time.perf_counter() - started
     return Snapshot(
         duckdb_features(settings),
@@ -127,8 +134,10 @@ def lake_files(settings: Settings) -> dict[str, dict[int, frozenset[tuple[str, i
 
 @pytest.fixture(scope="module")
 def builds(feature_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Builds:
-    """A copy of the session's feature warehouse built on Spark, then a nightly batch built on both engines."""
+    """A copy of the session's feature warehouse built on local Spark, then a nightly batch built on DuckDB and on a
+    standalone Spark cluster (a master and two workers on this machine: the build runs on separate executors)."""
     from generator.dataset import generate_batch
+    from warehouse.spark_cluster import SparkCluster
 
     settings = copy_home(feature_warehouse, tmp_path_factory.mktemp("spark_warehouse"))
     full = build_both(settings, duckdb_too=False)
@@ -138,7 +147,10 @@ def builds(feature_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory
     clients = frozenset(
         int(i) for name in ("application_train", "application_test") for i in _ids(batch / f"{name}.csv")
     )
-    return Builds(settings, full, build_both(settings), clients)
+    with SparkCluster(settings, workers=2, memory="1g") as cluster:
+        nightly = build_both(settings, master=cluster.master_url)
+        state = cluster.state() or {}
+    return Builds(settings, full, nightly, clients, state.get("completedapps", []) + state.get("activeapps", []))
 
 
 def _ids(csv: Path) -> list[int]:
@@ -183,6 +195,13 @@ def test_nightly_batch_on_spark_equals_duckdb(builds: Builds) -> None:
     assert nightly.duckdb_build is not None
     assert nightly.spark_build.rows_processed == nightly.duckdb_build.rows_processed
     assert nightly.spark_build.rows_processed[FEATURES_TABLE.split(".")[1]] == len(builds.batch_clients)
+
+
+def test_nightly_build_ran_on_the_standalone_cluster(builds: Builds) -> None:
+    """dbt's Spark session was an application of the cluster, whose executors had the workers' cores."""
+    apps = [app for app in builds.cluster_apps if app.get("name") == "credit-scoring"]
+    assert apps, f"no credit-scoring application on the cluster: {builds.cluster_apps}"
+    assert all(app.get("cores", 0) >= 1 for app in apps)
 
 
 def test_nightly_batch_on_spark_rewrites_only_its_partitions(builds: Builds) -> None:

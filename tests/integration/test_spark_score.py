@@ -24,9 +24,12 @@ from warehouse.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("java") is None, reason="Apache Spark needs Java: `make java` installs Debian's Java 17"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("java") is None, reason="Apache Spark needs Java: `make java` installs Debian's Java 17"
+    ),
+    pytest.mark.timeout(1200),  # a JVM, then a standalone cluster, start on 2 cores
+]
 
 TRAIN_CLIENTS = 50
 """Labelled clients exported beside the scored ones: the scorer must leave them out."""
