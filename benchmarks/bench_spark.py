@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -91,14 +92,14 @@ def measure_scale(home: Path, scale: float, engines: list[str], champion_home: P
     out: list[Row] = []
     results: dict[tuple[str, str], tuple[dict, float]] = {}
     for engine in engines:
-        with cluster_for(home, engine) as roots:
+        with cluster_for(home, engine) as where:
             if engine == "spark":
-                results[("export", engine)] = run_child(["export", str(home)], roots)
-            results[("build", engine)] = run_child(["build", str(home), engine, *_master(roots)], roots)
+                results[("export", engine)] = run_child(["export", str(home)], where)
+            results[("build", engine)] = run_child(["build", str(home), engine, *where.master_args()], where)
             if engine == "duckdb" and home == champion_home and not has_champion(home):
-                run_child(["train", str(home)], ())
+                run_child(["train", str(home)], Placement())
             results[("score", engine)] = run_child(
-                ["score", str(home), engine, str(champion_home), *_master(roots)], roots
+                ["score", str(home), engine, str(champion_home), *where.master_args()], where
             )
     if ("export", "spark") in results:
         done, peak = results[("export", "spark")]
@@ -132,35 +133,37 @@ def engine_name(engine: str) -> str:
     return {"duckdb": "DuckDB", "spark": "Spark local[2]", "cluster": "Spark cluster 2x1 core"}[engine]
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a step runs: a cluster's daemons (their trees' memory counts too) and its master URL; empty off it."""
+
+    pids: tuple[int, ...] = ()
+    master: str | None = None
+
+    def master_args(self) -> list[str]:
+        """The master URL argument of a child step (none off the cluster)."""
+        return [self.master] if self.master else []
+
+
 @contextmanager
-def cluster_for(home: Path, engine: str) -> Iterator[tuple[int, ...]]:
-    """For the cluster engine, a running standalone cluster (its process ids, then its master URL); else nothing."""
+def cluster_for(home: Path, engine: str) -> Iterator[Placement]:
+    """For the cluster engine, a running standalone cluster; else nowhere in particular."""
     if engine != "cluster":
-        yield ()
+        yield Placement()
         return
     from warehouse.spark_cluster import SparkCluster
 
     with SparkCluster(Settings(home=home)) as cluster:
-        yield (*[daemon.process.pid for daemon in cluster.processes], _url_marker(cluster.master_url))
+        yield Placement(tuple(daemon.process.pid for daemon in cluster.processes), cluster.master_url)
 
 
-def _url_marker(url: str) -> int:
-    """The cluster's master port, carried with the process ids (negative so it is never taken for a pid)."""
-    return -int(url.rsplit(":", 1)[1])
-
-
-def _master(roots: tuple[int, ...]) -> list[str]:
-    """The master URL argument of a child, for the cluster engine."""
-    ports = [-pid for pid in roots if pid < 0]
-    return [f"spark://127.0.0.1:{ports[0]}"] if ports else []
-
-
-def run_child(arguments: list[str], roots: tuple[int, ...]) -> tuple[dict, float]:
-    """Run one measured step in its own process; its JSON result and the peak memory of its tree (and `roots`')."""
+def run_child(arguments: list[str], where: Placement) -> tuple[dict, float]:
+    """Run one measured step in its own process; its JSON result and the peak memory of its tree (and the
+    cluster's)."""
     command = [sys.executable, "-m", "benchmarks.bench_spark", "--child", *arguments]
     print(f"--- {' '.join(arguments)}", flush=True)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=_env())
-    with TreePeak(process.pid, *[pid for pid in roots if pid > 0]) as peak:
+    with TreePeak(process.pid, *where.pids) as peak:
         output, _ = process.communicate()
     if process.returncode:
         raise SystemExit(f"step {' '.join(arguments)} failed (exit {process.returncode})")
