@@ -516,7 +516,12 @@ def test_scheduler_configuration_keeps_no_pickled_code(settings: Settings) -> No
 
 def test_a_run_missed_while_off_runs_once_on_restart(settings: Settings) -> None:
     """Three nights missed (machine off): on restart the job runs once, then waits for the next night."""
-    save_last_run(settings, datetime.now().astimezone() - timedelta(days=3))
+    # the nightly time is earlier today, so the latest missed night is within the grace period at any hour (at the
+    # default 02:00, a restart after 22:00 is more than 20 hours after the latest missed night: nothing runs)
+    now = datetime.now().astimezone()
+    earlier = now - (now - now.replace(hour=0, minute=0, second=0, microsecond=0)) / 2
+    settings = settings.replace(nightly_cron=f"{earlier.minute} {earlier.hour} * * *")
+    save_last_run(settings, now - timedelta(days=3))
     executed, events = threading.Event(), []
     restarted = build_scheduler(settings, BackgroundScheduler)
     restarted.add_listener(
