@@ -11,11 +11,27 @@
                       'count': 'count'} -%}
     {%- set value = 'case when ' ~ where ~ ' then ' ~ expr ~ ' end' if where else expr -%}
     {%- if func == 'size' -%}{{ 'count(case when ' ~ where ~ ' then 1 end)' if where else 'count(*)' }}
-    {%- elif func == 'nunique' -%}count(distinct {{ value }})
+    {%- elif func == 'nunique' -%}{{ count_distinct(value) }}
     {%- elif func == 'sum' -%}cast(sum({{ value }}) as double)
     {%- elif func in simple -%}{{ simple[func] }}({{ value }})
     {%- else -%}{{ exceptions.raise_compiler_error("Unknown aggregate '" ~ func ~ "' for " ~ expr) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The number of distinct non-NULL values of `expr` in the group. -#}
+{% macro count_distinct(expr) -%}
+    {{- return(adapter.dispatch('count_distinct')(expr)) -}}
+{%- endmacro %}
+
+{% macro default__count_distinct(expr) -%}
+    count(distinct {{ expr }})
+{%- endmacro %}
+
+{#- DuckDB plans count(distinct) as a second hash aggregate over every (group, value) pair (11.7 million for the
+    instalment numbers of each loan); collecting each group's values and counting the distinct ones in that small
+    list is twice as fast. list_distinct drops NULLs, as count(distinct) does. -#}
+{% macro duckdb__count_distinct(expr) -%}
+    len(list_distinct(list({{ expr }})))
 {%- endmacro %}
 
 {#- `spec` maps a column to its aggregates: {'DAYS_CREDIT': ['min', 'max', 'mean', 'var']}.
@@ -41,22 +57,30 @@
     {{- return(names | join(',\n        ')) -}}
 {%- endmacro %}
 
-{#- 1 when `column` holds `value` (for `value` none: when it is NULL), else 0. -#}
-{% macro indicator(column, value) -%}
-    {%- if value is none -%}case when {{ column }} is null then 1 else 0 end
-    {%- else -%}case when {{ column }} = '{{ value | replace("'", "''") }}' then 1 else 0 end
+{#- True when `column` holds `value` (for `value` none: when it is NULL). -#}
+{% macro holds(column, value) -%}
+    {%- if value is none -%}{{ column }} is null
+    {%- else -%}{{ column }} = '{{ value | replace("'", "''") }}'
     {%- endif -%}
 {%- endmacro %}
 
+{#- 1 when `column` holds `value` (for `value` none: when it is NULL), else 0. -#}
+{% macro indicator(column, value) -%}
+    case when {{ holds(column, value) }} then 1 else 0 end
+{%- endmacro %}
+
 {#- One-hot indicator of every value of `columns` (domains from the raw contract, plus NAN for NULL), aggregated
-    with `funcs`: with 'mean', the share of the rows having that value. Named <prefix><COLUMN>_<VALUE SLUG>_<FUNC>. -#}
+    with `funcs`: with 'mean', the share of the rows having that value. Named <prefix><COLUMN>_<VALUE SLUG>_<FUNC>.
+    A share is counted, then divided by the group's rows: the same double as the mean of the 0/1 indicator, but
+    a count is the cheapest aggregate there is (a previous application has 131 category values). -#}
 {% macro category_shares(table, columns, prefix, funcs=['mean']) -%}
     {%- set items = [] -%}
     {%- for column in columns -%}
         {%- for pair in domain_of(table, column) + [[none, 'NAN']] -%}
             {%- for func in funcs -%}
-                {%- do items.append(agg_sql(func, indicator(column, pair[0])) ~ ' as '
-                                    ~ prefix ~ column ~ '_' ~ pair[1] ~ '_' ~ (func | upper)) -%}
+                {%- set value = 'count(case when ' ~ holds(column, pair[0]) ~ ' then 1 end) / count(*)'
+                                if func == 'mean' else agg_sql(func, indicator(column, pair[0])) -%}
+                {%- do items.append(value ~ ' as ' ~ prefix ~ column ~ '_' ~ pair[1] ~ '_' ~ (func | upper)) -%}
             {%- endfor -%}
         {%- endfor -%}
     {%- endfor -%}

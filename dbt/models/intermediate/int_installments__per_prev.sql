@@ -14,7 +14,7 @@ per_loan as (
         SK_ID_PREV,
         min(SK_ID_CURR) as SK_ID_CURR,
         count(*) as PAYMENTS_COUNT,
-        count(distinct NUM_INSTALMENT_NUMBER) as INSTALMENTS_NUNIQUE,
+        {{ agg_sql('nunique', 'NUM_INSTALMENT_NUMBER') }} as INSTALMENTS_NUNIQUE,
         max({{ clip_lower('DAYS_ENTRY_PAYMENT - DAYS_INSTALMENT') }}) as DPD_MAX,
         avg(case when DAYS_ENTRY_PAYMENT > DAYS_INSTALMENT then 1 when DAYS_ENTRY_PAYMENT <= DAYS_INSTALMENT then 0 end)
             as LATE_PERC,
