@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -35,11 +36,13 @@ DBT_TARGETS: dict[str, str] = {"duckdb": "warehouse", "spark": "spark"}
 DBT_TARGET_DIR = "target"
 DBT_LOG_DIR = "logs"
 NIGHTLY_EXCLUDES = ("--exclude-resource-type", "unit_test", "--exclude", "tag:checked_at_ingest")
+"""What an incremental build leaves out: unit tests check the SQL, not the data (they run in full builds and in
+`make test`), and ingestion checks every new row for what the staging tests tagged checked_at_ingest look for."""
 SPARK_EXCLUDES = ("--exclude-resource-type", "unit_test")
 """What a Spark build leaves out: the unit tests, which check the models' SQL on fixture rows and run on DuckDB (a
 unit test has no raw table for union_all_by_name to read the columns of on Spark, which has no UNION BY NAME)."""
-"""What an incremental build leaves out: unit tests check the SQL, not the data (they run in full builds and in
-`make test`), and ingestion checks every new row for what the staging tests tagged checked_at_ingest look for."""
+LAST_BUILD_DIR = "last_build"
+"""Inside dbt's target folder: the manifest of the last complete, successful build (dbt's --state for the next)."""
 _PROGRESS_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|ERROR|FAIL|WARN|SKIP|NO-OP)\b.*?\b([\w.]+)\s")
 
 
@@ -249,10 +252,32 @@ def build_features(
         export_lake(settings)
     args = ["build", *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
     if select is None and not full_refresh and features_built(settings, engine):
-        args += NIGHTLY_EXCLUDES
+        args += [*NIGHTLY_EXCLUDES, *unchanged_left_alone(settings, engine)]
     elif engine == "spark":
         args += SPARK_EXCLUDES
-    return run_build(settings, *args, on_progress=on_progress, engine=engine)
+    result = run_build(settings, *args, on_progress=on_progress, engine=engine)
+    if select is None:
+        keep_last_build(settings, engine)
+    return result
+
+
+def unchanged_left_alone(settings: Settings, engine: Engine = "duckdb") -> list[str]:
+    """The selection of an incremental build: the incremental models (new rows arrive every night), and whatever
+    changed since the last complete build (dbt's state:modified: a seed, a view, a macro, a model's SQL) with
+    everything downstream of it. Unchanged seeds and staging views, and their tests, are left as they are; without
+    the last build's manifest, everything is selected."""
+    state = dbt_dirs(settings, engine)[0] / LAST_BUILD_DIR
+    if not (state / "manifest.json").exists():
+        return []
+    return ["--select", "config.materialized:incremental", "state:modified+", "--state", str(state)]
+
+
+def keep_last_build(settings: Settings, engine: Engine = "duckdb") -> None:
+    """Keep the manifest of the build that just succeeded, for the next incremental build to compare with."""
+    target = dbt_dirs(settings, engine)[0]
+    state = target / LAST_BUILD_DIR
+    state.mkdir(exist_ok=True)
+    shutil.copy2(target / "manifest.json", state / "manifest.json")
 
 
 def spark_table_dir(settings: Settings, table: str) -> Path:

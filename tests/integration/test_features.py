@@ -5,6 +5,7 @@ no lingering file lock, the raw contract read from dbt's source YAML, and every 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 
 from featurestore import docs as feature_docs
-from featurestore.build import BuildResult, FeatureBuildError, build_features
+from featurestore.build import LAST_BUILD_DIR, BuildResult, FeatureBuildError, build_features, dbt_dirs
 from ingest.load import ingest_folder
 from tests.conftest import copy_home
 from warehouse.features import FEATURES_TABLE, NON_FEATURE_COLUMNS
@@ -283,3 +284,38 @@ def test_nightly_batch_builds_only_its_clients_and_equals_a_full_rebuild(
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         rebuilt = con.execute(f"select * from {FEATURES_TABLE} order by SK_ID_CURR").df()
     pd.testing.assert_frame_equal(incremental, rebuilt, check_exact=False, rtol=1e-9)
+
+
+def test_a_night_leaves_unchanged_seeds_and_views_alone_and_rebuilds_what_changed(
+    built: tuple[Settings, BuildResult], tmp_path: Path
+) -> None:
+    """A night's build runs the incremental models and their tests; seeds and staging views are rebuilt (with their
+    tests) only when they changed since the last complete build, compared with that build's kept manifest."""
+    from generator.dataset import generate_batch
+
+    project = tmp_path / "dbt"
+    shutil.copytree(PROJECT_ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    settings = copy_home(built[0], tmp_path / "home").replace(dbt_project_dir=project)
+
+    def night(day: date | None) -> dict[str, set[str]]:
+        if day is not None:
+            generate_batch(tmp_path / day.isoformat(), day, BATCH_APPLICATIONS, seed=day.day, drift=False)
+            ingest_folder(tmp_path / day.isoformat(), settings, progress=False)
+        result = build_features(settings)
+        assert result.rows_processed["client_features"] == (BATCH_APPLICATIONS if day else 0)
+        return {kind: {n.name.split(" ")[0] for n in result.nodes if n.kind == kind} for kind in ("model", "seed")}
+
+    first = night(date(2026, 11, 23))  # no build kept yet for this copy: everything is selected
+    assert "stg_bureau" in first["model"] and "score_bands" in first["seed"]
+    assert (dbt_dirs(settings)[0] / LAST_BUILD_DIR / "manifest.json").exists()
+    second = night(date(2026, 11, 24))
+    assert second["seed"] == set() and not any(name.startswith("stg_") for name in second["model"])
+    assert "client_features" in second["model"] and "int_bureau__per_client" in second["model"]
+
+    bands = project / "seeds" / "score_bands.csv"
+    bands.write_text(bands.read_text().replace("Very low risk", "Lowest risk"))
+    view = project / "models" / "staging" / "stg_bureau.sql"
+    view.write_text(view.read_text() + "\n-- changed\n")
+    changed = night(None)
+    assert changed["seed"] == {"score_bands"}
+    assert {name for name in changed["model"] if name.startswith("stg_")} == {"stg_bureau"}
