@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from featurestore import docs as feature_docs
-from featurestore.build import LAST_BUILD_DIR, BuildResult, FeatureBuildError, build_features, dbt_dirs
+from featurestore.build import LAST_BUILD_DIR, BuildResult, FeatureBuildError, build_features, dbt_dirs, run_build
 from ingest.load import ingest_folder
 from tests.conftest import copy_home
 from warehouse.features import FEATURES_TABLE, NON_FEATURE_COLUMNS
@@ -319,3 +319,12 @@ def test_a_night_leaves_unchanged_seeds_and_views_alone_and_rebuilds_what_change
     changed = night(None)
     assert changed["seed"] == {"score_bands"}
     assert {name for name in changed["model"] if name.startswith("stg_")} == {"stg_bureau"}
+
+
+def test_the_unique_test_still_finds_a_duplicated_key(built: tuple[Settings, BuildResult], tmp_path: Path) -> None:
+    """The project's `unique` (checking only the rebuilt keys in a night) checks every key outside a build."""
+    settings = copy_home(built[0], tmp_path / "home")
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("insert into intermediate.int_pos__per_prev select * from intermediate.int_pos__per_prev limit 1")
+    with pytest.raises(FeatureBuildError, match=r"unique_int_pos__per_prev_SK_ID_PREV .*: fail: Got 1 result"):
+        run_build(settings, "test", "--select", "int_pos__per_prev")

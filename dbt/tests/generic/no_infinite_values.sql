@@ -3,13 +3,13 @@
     read once, and the checks run on a single row. In an incremental model (with _max_load_id), only the rows this
     build rebuilt are read: a night's checks cost in proportion to its batch (a full build checks every row). -#}
 {% test no_infinite_values(model) %}
-{%- set columns, incremental = [], [] -%}
+{%- set columns = [] -%}
 {%- if execute -%}
-    {%- for column in adapter.get_columns_in_relation(model) -%}
-        {%- if column.dtype | upper == 'DOUBLE' -%}{%- do columns.append(column.name) -%}{%- endif -%}
-        {%- if column.name == '_max_load_id' -%}{%- do incremental.append(true) -%}{%- endif -%}
+    {%- for column in adapter.get_columns_in_relation(model) if column.dtype | upper == 'DOUBLE' -%}
+        {%- do columns.append(column.name) -%}
     {%- endfor -%}
 {%- endif -%}
+{%- set rebuilt = rebuilt_rows(model) -%}
 {%- if not columns -%}
 select 1 as no_double_column where false
 {%- else %}
@@ -21,8 +21,8 @@ largest as (
         max(abs({{ column }})) as {{ column }}{{ ',' if not loop.last }}
         {%- endfor %}
     from {{ model }}
-    {%- if incremental %}
-    where _max_load_id > {{ watermark_of_this_build(model.identifier) }}
+    {%- if rebuilt %}
+    where {{ rebuilt }}
     {%- endif %}
 )
 
