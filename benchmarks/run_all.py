@@ -29,7 +29,7 @@ LAST_RUN = WORK / "last_run.txt"
 BENCHMARKS: dict[str, list[str]] = {
     "bench_generate": ["--out", str(FULL_DATA)],
     "bench_ingest": ["--data", str(FULL_DATA)],
-    "bench_features": [],
+    "bench_features": ["--data", str(FULL_DATA)],
     "bench_train": [],
     "bench_train_full": ["--clients", "356255", "--workdir", str(FULL_HOME)],
     "bench_night": ["--home", str(FULL_HOME)],
