@@ -269,7 +269,16 @@ def unchanged_left_alone(settings: Settings, engine: Engine = "duckdb") -> list[
     state = dbt_dirs(settings, engine)[0] / LAST_BUILD_DIR
     if not (state / "manifest.json").exists():
         return []
-    return ["--select", "config.materialized:incremental", "state:modified+", "--state", str(state)]
+    return [
+        "--select",
+        "config.materialized:incremental",
+        "state:modified+",
+        "--state",
+        str(state),
+        # a night with nothing changed is the usual case, not a warning worth a line in every night's log
+        "--warn-error-options",
+        '{"silence": ["NoNodesForSelectionCriteria"]}',
+    ]
 
 
 def keep_last_build(settings: Settings, engine: Engine = "duckdb") -> None:
