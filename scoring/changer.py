@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 
@@ -74,29 +75,9 @@ def changed_application(row: dict[str, np.ndarray], factor: np.ndarray) -> dict[
     return changed
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """One client's search: the grid, the changed features along it, the change points and their rows."""
-
-    none: Alternative
-    amounts: np.ndarray
-    changed: dict[str, np.ndarray]
-    points: np.ndarray
-    rows: np.ndarray | None
-
-    def decide(self, probability: np.ndarray, threshold: float) -> Alternative:
-        """The largest accepted amount, given the probability at each change point."""
-        decided = np.searchsorted(self.points, np.arange(len(self.amounts)), side="right") - 1
-        accepted = np.flatnonzero(probability[decided] < threshold)
-        if len(accepted) == 0:
-            return self.none
-        best = accepted[-1]
-        return replace(
-            self.none,
-            amount=float(self.amounts[best]),
-            instalment=float(self.changed[ANNUITY][best]),
-            probability=float(probability[decided[best]]),
-        )
+SEARCH_BATCH_ROWS = 16_384
+"""Candidate rows scored per call to the model: each is a whole feature vector (7.5 kB at 936 features), so a
+chunk's thousands of refusals times their change points are never held at once."""
 
 
 @dataclass(frozen=True)
@@ -142,19 +123,60 @@ class CreditSearch:
 
     def search(self, X: np.ndarray) -> list[Alternative | None]:
         """The alternative of each row of a feature matrix (model order); None where the amounts are unknown.
-        The candidate rows of every client are scored in one call to the model."""
-        plans = [self._plan(x) for x in X]
-        blocks = [plan.rows for plan in plans if plan is not None and plan.rows is not None]
-        probability = self.model.probability(np.vstack(blocks)) if blocks else np.empty(0)
-        found: list[Alternative | None] = []
-        start = 0
-        for plan in plans:
-            if plan is None or plan.rows is None:
-                found.append(None if plan is None else plan.none)
-                continue
-            found.append(plan.decide(probability[start : start + len(plan.rows)], self.model.threshold))
-            start += len(plan.rows)
+
+        The grids of every client are laid end to end, so the changed features, the change points and the
+        candidate rows of all clients are computed together, and scored SEARCH_BATCH_ROWS rows at a time."""
+        found: list[Alternative | None] = [None] * len(X)
+        clients = self._searchable(X)
+        grids = [self.grid(float(X[i, self.columns[CREDIT]])) for i in clients]
+        for i in clients:
+            requested = float(X[i, self.columns[CREDIT]])
+            found[i] = Alternative(requested, self.lowest(requested), None, None, None)
+        owner = np.repeat(clients, [len(grid) for grid in grids])
+        if not len(owner):
+            return found
+        amounts = np.concatenate(grids)
+        changed = changed_application(self._rows_of(X, owner), amounts / X[owner, self.columns[CREDIT]])
+        moves = self._change_points(changed, np.r_[True, owner[1:] != owner[:-1]])
+        points = np.flatnonzero(moves)
+        probability = np.concatenate(
+            [
+                self.model.probability(self._candidates(X, owner, changed, points[start : start + SEARCH_BATCH_ROWS]))
+                for start in range(0, len(points), SEARCH_BATCH_ROWS)
+            ]
+        )[np.cumsum(moves) - 1]  # each grid position takes the decision of the last change point at or below it
+        for client, best in _last_per_owner(owner, np.flatnonzero(probability < self.model.threshold)):
+            found[client] = replace(
+                cast(Alternative, found[client]),
+                amount=float(amounts[best]),
+                instalment=float(changed[ANNUITY][best]),
+                probability=float(probability[best]),
+            )
         return found
+
+    def _searchable(self, X: np.ndarray) -> np.ndarray:
+        """Rows whose amount asked for and instalment are known and positive (and the model reads the income)."""
+        if not all(name in self.columns for name in (CREDIT, ANNUITY, INCOME)):
+            return np.empty(0, dtype=np.int64)
+        with np.errstate(invalid="ignore"):
+            return np.flatnonzero((X[:, self.columns[CREDIT]] > 0) & (X[:, self.columns[ANNUITY]] > 0))
+
+    def _rows_of(self, X: np.ndarray, owner: np.ndarray) -> dict[str, np.ndarray]:
+        """The features the search reads or changes, at each grid position (its client's values)."""
+        row = {name: X[owner, i] for name, i in self.involved.items()}
+        for name in (*SCALED, INCOME):
+            row.setdefault(name, np.full(len(owner), math.nan))
+        return row
+
+    def _candidates(
+        self, X: np.ndarray, owner: np.ndarray, changed: dict[str, np.ndarray], points: np.ndarray
+    ) -> np.ndarray:
+        """The feature rows to score at some grid positions: the client's row with the changed features."""
+        rows = X[owner[points]]
+        for name, values in changed.items():
+            if name in self.columns:
+                rows[:, self.columns[name]] = values[points]
+        return rows
 
     def grid(self, requested: float) -> np.ndarray:
         """The amounts searched: multiples of `step` from floor_share of the request to below the request."""
@@ -164,34 +186,19 @@ class CreditSearch:
         """The smallest amount searched for a request."""
         return max(self.step, math.ceil(self.floor_share * requested / self.step) * self.step)
 
-    def _plan(self, x: np.ndarray) -> _Plan | None:
-        """The candidate rows to score for one client (None where the amounts are unknown)."""
-        row = {name: np.array([x[i]]) for name, i in self.involved.items()}
-        requested = float(x[self.columns[CREDIT]]) if CREDIT in self.columns else math.nan
-        annuity = float(x[self.columns[ANNUITY]]) if ANNUITY in self.columns else math.nan
-        if not (requested > 0 and annuity > 0) or INCOME not in row:
-            return None
-        for name in (*SCALED, INCOME):
-            row.setdefault(name, np.array([math.nan]))
-        amounts = self.grid(requested)
-        none = Alternative(requested, self.lowest(requested), None, None, None)
-        if len(amounts) == 0:
-            return _Plan(none, amounts, {}, np.empty(0, dtype=int), None)
-        changed = changed_application(row, amounts / requested)
-        points = self._change_points(changed)
-        rows = np.repeat(x[None, :], len(points), axis=0)
-        for name, values in changed.items():
-            if name in self.columns:
-                rows[:, self.columns[name]] = values[points]
-        return _Plan(none, amounts, changed, points, rows)
-
-    def _change_points(self, changed: dict[str, np.ndarray]) -> np.ndarray:
-        """Grid positions where some changed feature crosses a split threshold (position 0 always)."""
-        n = len(next(iter(changed.values())))
-        moves = np.zeros(n, dtype=bool)
-        moves[0] = True
+    def _change_points(self, changed: dict[str, np.ndarray], first: np.ndarray) -> np.ndarray:
+        """Whether each grid position is a change point: some changed feature crosses a split threshold there, or
+        it is the first position of its client's grid (`first`)."""
+        moves = first.copy()
         for name, cuts in self.thresholds.items():
             values = changed[name]
             side = np.searchsorted(cuts, np.where(np.isnan(values), np.inf, values), side="left")
             moves[1:] |= side[1:] != side[:-1]
-        return np.flatnonzero(moves)
+        return moves
+
+
+def _last_per_owner(owner: np.ndarray, positions: np.ndarray) -> list[tuple[int, int]]:
+    """(owner, its last position) for each owner of some sorted positions."""
+    backwards = positions[::-1]
+    owners, first = np.unique(owner[backwards], return_index=True)
+    return list(zip(owners.tolist(), backwards[first].tolist(), strict=True))

@@ -8,6 +8,8 @@ client's row of the feature store (dbt/seeds/reason_code_figures.csv), evaluated
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
 import pyarrow as pa
 
@@ -54,32 +56,37 @@ def figures_sql(codes: list[ReasonCode]) -> str:
 
 def write_reasons(con: duckdb.DuckDBPyConnection, run_id: int, max_reasons: int, scale: PointsScale) -> int:
     """Compute, word and insert the principal reasons of a run's decisions; the number of reasons written."""
-    ranked = con.sql(ranked_codes_sql(max_reasons), params={"run": run_id}).to_arrow_table().to_pylist()
-    if not ranked:
+    ranked = con.sql(ranked_codes_sql(max_reasons), params={"run": run_id}).to_arrow_table()
+    if not ranked.num_rows:
         return 0
     codes = catalogue()
-    used = [codes[code] for code in sorted({r["code"] for r in ranked})]
-    figures = {
-        row.pop(ID_COLUMN): row
-        for row in con.sql(figures_sql(used), params={"run": run_id}).to_arrow_table().to_pylist()
-    }
-    rows = []
-    for r in ranked:
-        code = codes[r["code"]]
-        client = figures.get(r["SK_ID_CURR"], {})
-        values = {figure.name: client.get(f"{code.code}/{figure.name}") for figure in code.figures}
-        rows.append(
-            {
-                **r,
-                "points": float(scale.shift(r["contribution"])),
-                "sentence": code.sentence(values, "client"),
-                "manager_sentence": code.sentence(values, "manager"),
-            }
-        )
-    table = pa.Table.from_pylist(rows)
+    used = [codes[code] for code in sorted(set(ranked.column("code").to_pylist()))]
+    figures = con.sql(figures_sql(used), params={"run": run_id}).to_arrow_table()
+    row_of = {client: i for i, client in enumerate(figures.column(ID_COLUMN).to_pylist())}
+    columns = {name: figures.column(name).to_pylist() for name in figures.column_names if name != ID_COLUMN}
+    worded = [
+        _sentences(codes[code], tuple(_figure(columns, row_of.get(client), code, f.name) for f in codes[code].figures))
+        for client, code in zip(ranked.column(ID_COLUMN).to_pylist(), ranked.column("code").to_pylist(), strict=True)
+    ]
+    table = ranked.append_column("points", pa.array(scale.shift(ranked.column("contribution").to_numpy())))
+    table = table.append_column("sentence", pa.array([client for client, _ in worded], pa.string()))
+    table = table.append_column("manager_sentence", pa.array([manager for _, manager in worded], pa.string()))
     con.register("_reasons", table)
     try:
         con.execute(f"INSERT INTO {st.REASONS.qualified} BY NAME SELECT * FROM _reasons")
     finally:
         con.unregister("_reasons")
-    return len(rows)
+    return table.num_rows
+
+
+def _figure(columns: dict[str, list[object]], row: int | None, code: str, name: str) -> object:
+    """One figure of a client's code (None when the client has no row of figures)."""
+    return None if row is None else columns[f"{code}/{name}"][row]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _sentences(code: ReasonCode, values: tuple[object, ...]) -> tuple[str, str]:
+    """The client's and the manager's sentence of a code with these figure values (in the order of its figures):
+    many clients share them (counts, categories, rounded amounts), and each is worded once."""
+    named = {figure.name: value for figure, value in zip(code.figures, values, strict=True)}
+    return code.sentence(named, "client"), code.sentence(named, "manager")

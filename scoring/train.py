@@ -199,7 +199,7 @@ def train(
     importance = shap_importance(booster, data, settings.seed)
     groups = training_groups(settings, data.ids)
     fairness = fairness_frame(chosen.result.oof, chosen.result.oof < chosen.curve.best_threshold, groups, data.y)
-    comparison = compare_protected(data, chosen, fairness, groups, weights, settings, steps)
+    comparison = compare_protected(validator, chosen, fairness, groups, weights, steps)
 
     client = registry.connect(settings)
     with mlflow.start_run(
@@ -246,24 +246,23 @@ def train(
 
 
 def compare_protected(
-    data: TrainingData,
+    validator: CrossValidator,
     chosen: Evaluation,
     fairness: pd.DataFrame,
     groups: pd.DataFrame,
     weights: CostWeights,
-    settings: Settings,
     steps: _Steps,
 ) -> dict[str, dict[str, float]]:
     """The chosen model against the same recipe given the protected attributes too (same folds): out-of-fold
     AUC, cost per client and the gap between the approval rates of men and women, each at its own threshold."""
+    data = validator.data
     without = {"auc": chosen.auc, "cost_per_client": chosen.cost, "approval_gap": approval_gap(fairness)}
     if data.X_protected is None:
         return {"without": without}
-    widened = replace(data, X=np.hstack([data.X, data.X_protected]), features=[*data.features, *data.protected])
-    validator = CrossValidator(widened, settings.cv_folds, settings.seed)
-    steps.extend(settings.cv_folds)
+    widened = validator.widened(data.X_protected, data.protected)
+    steps.extend(len(validator.folds))
     candidate = replace(chosen.result.candidate, name=f"{chosen.name}_with_protected")
-    ev = evaluate_oof(data.y, validator.run(candidate, lambda: steps.advance(candidate.name)), weights)
+    ev = evaluate_oof(data.y, widened.run(candidate, lambda: steps.advance(candidate.name)), weights)
     table = fairness_frame(ev.result.oof, ev.result.oof < ev.curve.best_threshold, groups, data.y)
     return {
         "without": without,
