@@ -28,7 +28,7 @@ from warehouse.database import private_dir
 from warehouse.features import FEATURES_TABLE
 from warehouse.processes import child_setup, kill_group
 from warehouse.settings import Settings
-from warehouse.spark import lake_dir, spark_conf
+from warehouse.spark import lake_dir, spark_conf, spark_environment
 
 Engine = Literal["duckdb", "spark"]
 """Where dbt builds the feature store: the DuckDB warehouse, or Apache Spark (profiles.yml target `spark`)."""
@@ -155,8 +155,7 @@ def dbt_environment(settings: Settings, engine: Engine = "duckdb") -> dict[str, 
             {
                 "CREDIT_SCORING_SPARK_CONF": json.dumps(spark_conf(settings)),
                 "CREDIT_SCORING_LAKE": str(lake_dir(settings).resolve()),
-                "PYSPARK_PYTHON": sys.executable,
-                "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", "127.0.0.1"),
+                **spark_environment(env),
             }
         )
     return env

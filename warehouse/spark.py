@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,10 @@ from warehouse.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+
+LOOPBACK = "127.0.0.1"
+"""This machine's own address: where its Spark listens unless SPARK_LOCAL_IP says otherwise."""
 
 
 def lake_dir(settings: Settings) -> Path:
@@ -51,12 +56,19 @@ def spark_conf(settings: Settings, master: str | None = None) -> dict[str, str]:
     }
 
 
+def spark_environment(environment: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The variables every Spark process of the warehouse runs with, given the current `environment`."""
+    return {
+        "PYSPARK_PYTHON": sys.executable,  # Spark's Python workers run this interpreter, the one with the scorer
+        "SPARK_LOCAL_IP": environment.get("SPARK_LOCAL_IP", LOOPBACK),  # by default, Spark binds the loopback only
+    }
+
+
 def spark_session(settings: Settings, master: str | None = None) -> SparkSession:
     """A Spark session on this warehouse's metastore and lake (the running one if this process has one)."""
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Spark's Python workers run this interpreter
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # this machine's Spark binds the loopback address only
+    os.environ.update(spark_environment())
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in spark_conf(settings, master).items():
         builder = builder.config(key, value)

@@ -30,10 +30,11 @@ from warehouse.clock import utc_now
 from warehouse.database import private_dir
 from warehouse.processes import child_setup, kill_group
 from warehouse.settings import Settings
+from warehouse.spark import LOOPBACK, spark_environment
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 DAEMON_MEMORY = "512m"
 """Heap of the master and worker daemons themselves (executors get the worker's --memory)."""
 STOP_GRACE_S = 10.0
@@ -134,6 +135,7 @@ class SparkCluster:
         log = self.folder / f"{name}.log"
         env = {
             **os.environ,
+            **spark_environment(),
             "SPARK_LOCAL_IP": HOST,
             "SPARK_DAEMON_MEMORY": DAEMON_MEMORY,
             "SPARK_LOCAL_DIRS": str(private_dir(self.folder / "tmp")),
