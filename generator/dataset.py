@@ -396,7 +396,7 @@ def _arrow(domain: tuple[str, ...] | None, values: np.ndarray) -> pa.Array:
         missing = np.isnan(values)
         filled = np.where(missing, 0.0, values)
         if np.all(filled == np.round(filled)) and np.all(np.abs(filled) < 2**53):
-            # Whole numbers print the same as integers (Arrow writes 1.0 as "1"), faster and without "-0".
+            # A column of whole numbers is written as integers ("1", not "1.0"): shorter, faster, never "-0".
             return pa.array(filled.astype(np.int64), mask=missing)
         return pa.array(filled + 0.0, mask=missing)
     return pa.array(values.astype(np.int64))
