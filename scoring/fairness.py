@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, count, selection_rate
+from fairlearn.metrics import MetricFrame
 
 ATTRIBUTES = {"gender": "Gender", "age_band": "Age band", "family_status": "Family status"}
 """Column of the groups frame -> how people call it."""
@@ -51,27 +51,44 @@ def fairness_frame(
     probability: np.ndarray, accepted: np.ndarray, groups: pd.DataFrame, outcome: np.ndarray | None = None
 ) -> pd.DataFrame:
     """One row per attribute and group (COLUMNS) of decisions (`accepted`: true where accepted); `outcome`
-    (1 = defaulted) where known, else the observed columns are NaN. Rows of `groups` are the same clients."""
-    p = np.asarray(probability, dtype=np.float64)
-    accepted = np.asarray(accepted).astype(int)
-    y = np.zeros(len(p), dtype=int) if outcome is None else np.asarray(outcome, dtype=int)
+    (1 = defaulted) where known, else the observed columns are NaN. Rows of `groups` are the same clients.
+
+    MetricFrame sees one row per cell (group, decision, outcome) with its clients and their summed probability:
+    every metric is a ratio of such sums. Fairlearn copies its columns element by element in Python: the three
+    attributes of 307,511 clients took 38 s row by row, 0.4 s by cells (the same table)."""
+    clients = pd.DataFrame(
+        {
+            "probability": np.asarray(probability, dtype=np.float64),
+            "accepted": np.asarray(accepted).astype(int),
+            "defaulted": np.zeros(len(groups), dtype=int) if outcome is None else np.asarray(outcome, dtype=int),
+        }
+    )
     frames = []
     for attribute in ATTRIBUTES:
+        cells = (
+            clients.assign(group=groups[attribute].to_numpy())
+            .groupby(["group", "accepted", "defaulted"], sort=False)
+            .agg(clients=("probability", "size"), probability=("probability", "sum"))
+            .reset_index()
+        )
+        sums = {"clients": cells["clients"].to_numpy(), "probability": cells["probability"].to_numpy()}
         frame = MetricFrame(
             metrics={
-                "clients": count,
-                "approval_rate": selection_rate,
+                "clients": _clients,
+                "approval_rate": _approval_rate,
                 "mean_probability": _mean_probability,
                 "predicted_default_rate_accepted": _predicted_defaults_accepted,
                 "observed_default_rate_accepted": _observed_defaults_accepted,
                 "calibration": _calibration,
             },
-            y_true=y,
-            y_pred=accepted,
-            sensitive_features=groups[attribute].to_numpy(),
+            y_true=cells["defaulted"].to_numpy(),
+            y_pred=cells["accepted"].to_numpy(),
+            sensitive_features=cells["group"].to_numpy(),
             sample_params={
-                name: {"probability": p}
-                for name in ("mean_probability", "predicted_default_rate_accepted", "calibration")
+                "clients": {"clients": sums["clients"]},
+                "approval_rate": {"clients": sums["clients"]},
+                "observed_default_rate_accepted": {"clients": sums["clients"]},
+                **{name: sums for name in ("mean_probability", "predicted_default_rate_accepted", "calibration")},
             },
         ).by_group
         frame = frame.reset_index(names="group").assign(attribute=attribute)
@@ -81,7 +98,7 @@ def fairness_frame(
         frame["four_fifths_rule"] = np.where(
             ~judged, "too few clients", np.where(frame["disparate_impact"] < FOUR_FIFTHS, "fails", "passes")
         )
-        frames.append(frame)
+        frames.append(frame.sort_values("group", ignore_index=True))
     table = pd.concat(frames, ignore_index=True)
     table["clients"] = table["clients"].astype(int)
     if outcome is None:
@@ -95,24 +112,38 @@ def approval_gap(table: pd.DataFrame, attribute: str = "gender") -> float:
     return float(rows["approval_rate"].max() - rows["approval_rate"].min()) if len(rows) > 1 else 0.0
 
 
-def _mean_probability(y_true: np.ndarray, y_pred: np.ndarray, probability: np.ndarray) -> float:
+def _clients(y_true: np.ndarray, y_pred: np.ndarray, clients: np.ndarray) -> float:
+    """How many clients the cells hold."""
+    return float(np.sum(clients))
+
+
+def _approval_rate(y_true: np.ndarray, y_pred: np.ndarray, clients: np.ndarray) -> float:
+    """Share of the clients accepted."""
+    return float(np.sum(clients[y_pred == 1]) / np.sum(clients))
+
+
+def _mean_probability(y_true: np.ndarray, y_pred: np.ndarray, clients: np.ndarray, probability: np.ndarray) -> float:
     """Average predicted probability of default."""
-    return float(np.mean(probability))
+    return float(np.sum(probability) / np.sum(clients))
 
 
-def _predicted_defaults_accepted(y_true: np.ndarray, y_pred: np.ndarray, probability: np.ndarray) -> float:
+def _predicted_defaults_accepted(
+    y_true: np.ndarray, y_pred: np.ndarray, clients: np.ndarray, probability: np.ndarray
+) -> float:
     """Average predicted probability of default among the accepted (the expected default rate)."""
-    accepted = np.asarray(y_pred) == 1
-    return float(np.mean(np.asarray(probability)[accepted])) if accepted.any() else float("nan")
+    accepted = y_pred == 1
+    return float(np.sum(probability[accepted]) / np.sum(clients[accepted])) if accepted.any() else float("nan")
 
 
-def _observed_defaults_accepted(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def _observed_defaults_accepted(y_true: np.ndarray, y_pred: np.ndarray, clients: np.ndarray) -> float:
     """Share of the accepted who defaulted."""
-    accepted = np.asarray(y_pred) == 1
-    return float(np.mean(np.asarray(y_true)[accepted])) if accepted.any() else float("nan")
+    accepted = y_pred == 1
+    return (
+        float(np.sum(clients[accepted & (y_true == 1)]) / np.sum(clients[accepted])) if accepted.any() else float("nan")
+    )
 
 
-def _calibration(y_true: np.ndarray, y_pred: np.ndarray, probability: np.ndarray) -> float:
+def _calibration(y_true: np.ndarray, y_pred: np.ndarray, clients: np.ndarray, probability: np.ndarray) -> float:
     """Observed default rate over mean predicted probability (1 = calibrated, above 1 = risk underestimated)."""
-    predicted = float(np.mean(probability))
-    return float(np.mean(y_true)) / predicted if predicted > 0 else float("nan")
+    predicted = float(np.sum(probability))
+    return float(np.sum(clients[y_true == 1])) / predicted if predicted > 0 else float("nan")
