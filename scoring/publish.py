@@ -37,10 +37,10 @@ from warehouse.settings import Settings
 from warehouse.sql import literal
 
 SOURCE = "wh"
+"""Catalog name under which the working warehouse is attached (read-only) while publishing."""
 SERVING_STORAGE = "v1.4.0"
 """The serving file's storage format: the oldest the library writes that the `duckdb` shell (duckdb-cli, whose
 newest release is 1.5) still opens, so analysts can query it from a terminal."""
-"""Catalog name under which the working warehouse is attached (read-only) while publishing."""
 
 
 class PublishError(RuntimeError):
