@@ -145,7 +145,13 @@ def connect(settings: Settings) -> MlflowClient:
         private_dir(settings.mlflow_dir)  # owner-only: nobody else may read applicants' data or swap a model
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
-    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    return _client(settings.tracking_uri)
+
+
+@functools.lru_cache(maxsize=8)
+def _client(uri: str) -> MlflowClient:
+    """One client per store and process: opening one checks the store's schema, about 1 s each time."""
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def experiment_id(settings: Settings, client: MlflowClient) -> str:
