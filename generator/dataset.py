@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from multiprocessing.pool import Pool
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,7 @@ CHILD_TABLES = (
     "installments_payments",
 )
 BASE_STREAM, BATCH_STREAM = 0, 1
+POLARS_THREADS = "POLARS_MAX_THREADS"
 
 INTERCEPT = -4.43
 """Calibrated so that about 8% of the base population defaults."""
@@ -203,9 +206,22 @@ def _rendered_chunks(jobs: list[_Job]) -> Iterator[tuple[dict[str, bytes], dict[
     if len(jobs) == 1:
         yield _render_chunk(jobs[0])
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=2) as pool:
+    with _workers() as pool:
         yield from pool.imap(_render_chunk, jobs)
+
+
+def _workers() -> Pool:
+    """Two spawned worker processes, each rendering with a single polars thread: the two of them already keep two
+    cores busy, and polars threads of their own took a tenth more CPU per chunk (1.87 s against 1.66)."""
+    previous = os.environ.get(POLARS_THREADS)
+    os.environ[POLARS_THREADS] = "1"  # read by polars when a worker imports it; workers start within Pool()
+    try:
+        return multiprocessing.get_context("spawn").Pool(processes=2)
+    finally:
+        if previous is None:
+            del os.environ[POLARS_THREADS]
+        else:
+            os.environ[POLARS_THREADS] = previous
 
 
 def _render_chunk(job: _Job) -> tuple[dict[str, bytes], dict[str, int]]:
