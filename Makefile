@@ -25,8 +25,11 @@ demo: $(STAMP)
 	$(CLI) demo --clients $(DEMO_CLIENTS)
 
 # Every tier: unit, then integration (real dbt, MLflow, DuckDB files), then end to end (a real browser, the CLI).
+# On every core (pytest-xdist): each module runs whole in one worker (--dist loadfile: its module fixtures are built
+# once), the longest modules first (tests/conftest.py), and the session's generated, built, trained and scored homes
+# are built once for all workers. Much of the suite waits on subprocesses (dbt, the CLI, Spark's JVM, a browser).
 test: $(STAMP) lint browser java
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The inner loop: the unit tier only (no dbt, no model training, no browser), on every core (pytest-xdist), under a
 # minute; collecting tests/unit alone spares importing the other tiers' heavy libraries.
