@@ -240,14 +240,11 @@ def _fairness_section(settings: Settings, summary: TrainingSummary) -> str:
             ("Approval-rate gap", "approval_gap"),
         )
     ]
+    clients = int(comparison["without"].get("clients", summary.data["rows"]))
+    sample = " (the search sample, where the recipe was screened)" if clients < summary.data["rows"] else ""
     with_note = (
         "The same recipe was cross-validated on the same folds with the protected columns added, "
-        f"on {_clients_compared(summary):,} clients"
-        + (
-            " (the search sample, where the recipe was screened)."
-            if _clients_compared(summary) < summary.data["rows"]
-            else "."
-        )
+        f"on {clients:,} clients{sample}."
         if "with" in comparison
         else "No protected column is configured, so there is nothing to add back."
     )
@@ -276,11 +273,6 @@ def _fairness_section(settings: Settings, summary: TrainingSummary) -> str:
         "men, each model at its own cost-minimising threshold.</p>"
         + _table(["", "without (the model)", "with"], compared)
     )
-
-
-def _clients_compared(summary: TrainingSummary) -> int:
-    """How many training clients the protected comparison was cross-validated on."""
-    return int(summary.protected_comparison["without"].get("clients", summary.data["rows"]))
 
 
 def _comparison_cell(metrics: dict[str, float], key: str) -> str:

@@ -193,6 +193,9 @@ def test_report_and_plots_are_logged(trained: TrainingSummary, store: Settings) 
     ):
         assert section in html
     assert html.count("data:image/png;base64,") == len(expected)
+    # Training screened on a sample, so the protected-attribute variant was compared there, and the report says so.
+    assert trained.protected_comparison["with"]["clients"] == trained.protected_comparison["without"]["clients"]
+    assert f"on {SEARCH_SAMPLE:,} clients (the search sample, where the recipe was screened)" in html
     assert f"{trained.threshold:.4f}" in html
     experiment = client.get_experiment_by_name(registry.EXPERIMENT_NAME)
     assert experiment.artifact_location == (store.mlflow_dir / "artifacts").as_uri()
