@@ -30,13 +30,18 @@ TEST_FOLDS = 2
 T = TypeVar("T")
 
 
+def in_xdist_worker() -> bool:
+    """Whether this process is one of pytest-xdist's workers (`make test`), not a plain `pytest`."""
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], T]) -> T:
     """`build(folder)` run once per test run, even when pytest-xdist runs the suite in several worker processes.
 
     Alone, it builds in a temporary folder of its own. Under xdist, the first worker to need it builds it in the
     run's folder shared by the workers, holding a file lock; the others wait for the lock and read the pickled
     result (the xdist documentation's pattern for session fixtures)."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
+    if not in_xdist_worker():
         return build(tmp_path_factory.mktemp(name))
     shared = tmp_path_factory.getbasetemp().parent
     result = shared / f"{name}.pickle"
@@ -54,7 +59,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
 def own_copy(settings: Settings, tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
     """Under xdist, this worker's own copy of a home `built_once`: a test may open its DuckDB files read-write,
     which DuckDB refuses while another process has them open. Alone, the home itself, as before."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
+    if not in_xdist_worker():
         return settings
     return copy_home(settings, tmp_path_factory.mktemp(name))
 
@@ -194,11 +199,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     In xdist's worker processes the longest modules come first (`make test` hands out whole modules, `--dist
     loadfile`, so that each module's fixtures are built once, in the worker that runs the module)."""
     for item in items:
-        module = item.path.relative_to(TESTS)
-        tier = module.parts[0]
+        tier = item.path.relative_to(TESTS).parts[0]
         if tier not in TIERS:
             raise pytest.UsageError(f"{item.nodeid}: tests live in one of tests/{{{','.join(TIERS)}}}/")
         item.add_marker(getattr(pytest.mark, tier))
-    if "PYTEST_XDIST_WORKER" in os.environ:
+    if in_xdist_worker():
         rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
         items.sort(key=lambda item: rank.get(item.path.relative_to(TESTS).as_posix(), len(rank)))
