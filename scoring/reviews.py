@@ -107,10 +107,10 @@ def record_review(
     _check(model_decision, action, reason_code, comment, reviewer)
     final = model_decision if action == "confirm" else next(d for d in DECISIONS if d != model_decision)
     values = (int(client), int(run_id), model_decision, action, final, reason_code, comment, reviewer)
-    at = utc_now()
     with _store(settings, write=True) as con:
         try:
             con.execute("BEGIN IMMEDIATE")
+            at = utc_now()  # once the file is ours: review ids and times then agree with the order of the commits
             cursor = con.execute(
                 f"INSERT INTO reviews ({', '.join(COLUMNS)}, reviewed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*values, at.isoformat(sep=" ")),
