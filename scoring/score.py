@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -241,35 +242,50 @@ def _store_catalogue(con: duckdb.DuckDBPyConnection, features: list[str]) -> Non
         codes = feature_codes(features)
     except UnknownFeature as error:
         raise ScoringError(str(error)) from error
-    con.execute(
-        f"DELETE FROM {st.FEATURE_CODES.qualified} WHERE list_contains($features, feature)", {"features": features}
-    )
-    _insert(
+    _replace_if_changed(
         con,
         st.FEATURE_CODES,
-        pa.Table.from_pylist([{"feature": f, "code": c, "source": feature_source(f)} for f, c in codes.items()]),
+        [{"feature": f, "code": c, "source": feature_source(f)} for f, c in codes.items()],
+        "list_contains($features, feature)",
+        {"features": features},
     )
     counts = {code: list(codes.values()).count(code) for code in catalogue()}
-    con.execute(f"DELETE FROM {st.REASON_CODES.qualified}")
-    _insert(
+    _replace_if_changed(
         con,
         st.REASON_CODES,
-        pa.Table.from_pylist(
-            [
-                {
-                    "code": c.code,
-                    "theme": c.theme,
-                    "title": c.title,
-                    "client_template": c.client_template,
-                    "manager_template": c.manager_template,
-                    "key_feature": c.key_feature or None,
-                    "key_unit": c.key_unit or None,
-                    "features": counts[c.code],
-                }
-                for c in catalogue().values()
-            ]
-        ),
+        [
+            {
+                "code": c.code,
+                "theme": c.theme,
+                "title": c.title,
+                "client_template": c.client_template,
+                "manager_template": c.manager_template,
+                "key_feature": c.key_feature or None,
+                "key_unit": c.key_unit or None,
+                "features": counts[c.code],
+            }
+            for c in catalogue().values()
+        ],
     )
+
+
+def _replace_if_changed(
+    con: duckdb.DuckDBPyConnection,
+    table: st.TableDoc,
+    rows: list[dict[str, Any]],
+    where: str = "true",
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Make the rows of `table` selected by `where` exactly `rows`, writing nothing when they already are.
+
+    Rewriting an unchanged table in the run's transaction cost every night seconds: DuckDB then planned the
+    statistics' join of the explanations with the feature codes five times slower (7 s instead of 1.3 s)."""
+    names = table.column_names
+    stored = con.execute(f"SELECT {', '.join(names)} FROM {table.qualified} WHERE {where}", params).fetchall()
+    if sorted(map(repr, stored)) == sorted(repr(tuple(row[n] for n in names)) for row in rows):
+        return
+    con.execute(f"DELETE FROM {table.qualified} WHERE {where}", params)
+    _insert(con, table, pa.Table.from_pylist(rows))
 
 
 def _store_model_card(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model) -> None:
@@ -526,10 +542,8 @@ def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int, scale: Poi
         INSERT INTO {st.CODE_IMPORTANCE.qualified}
         WITH per_client AS (
             SELECT e.SK_ID_CURR, c.code, sum(e.contribution) AS contribution
-            FROM ({st.latest_explanations_sql()}) AS e
-            JOIN {st.LATEST.qualified} AS l USING (SK_ID_CURR)
-            JOIN {st.FEATURE_CODES.qualified} AS c USING (feature)
-            WHERE l.model_version = $v GROUP BY ALL
+            FROM ({_version_explanations_sql()}) AS e JOIN {st.FEATURE_CODES.qualified} AS c USING (feature)
+            GROUP BY ALL
         )
         SELECT $v, code, {scale.factor} * avg(abs(contribution)), avg(CASE WHEN contribution > 0 THEN 1.0 ELSE 0.0 END),
                CAST(row_number() OVER (ORDER BY avg(abs(contribution)) DESC, code) AS INTEGER), count(*)
@@ -544,8 +558,7 @@ def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int, scale: Poi
                CAST(row_number() OVER (ORDER BY mean_abs_shap DESC, feature) AS INTEGER), clients
         FROM (SELECT e.feature, avg(abs(e.contribution)) AS mean_abs_shap, avg(e.contribution) AS mean_shap,
                      count(*) AS clients
-              FROM ({st.latest_explanations_sql()}) AS e JOIN {st.LATEST.qualified} AS l USING (SK_ID_CURR)
-              WHERE l.model_version = $v
+              FROM ({_version_explanations_sql()}) AS e
               GROUP BY e.feature)""",
         {"v": version},
     )
@@ -559,7 +572,8 @@ def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int, scale: Poi
             WHERE model_version = $v AND rank <= {TOP_FEATURES}
         ), feature_values AS (
             SELECT e.feature, e.value, l.decision
-            FROM ({st.latest_explanations_sql()}) AS e JOIN {st.LATEST.qualified} AS l USING (SK_ID_CURR)
+            FROM {st.EXPLANATIONS.qualified} AS e
+            JOIN {st.LATEST.qualified} AS l ON e.run_id = l.run_id AND e.SK_ID_CURR = l.SK_ID_CURR
             WHERE e.feature IN (SELECT feature FROM top)
         ), populations AS (
             SELECT feature, 'all' AS population, value FROM feature_values
@@ -571,6 +585,14 @@ def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int, scale: Poi
                unnest(quantile_cont(value, [{levels}])) AS value
         FROM populations GROUP BY feature, population""",
         {"v": version},
+    )
+
+
+def _version_explanations_sql() -> str:
+    """SQL selecting the explanations of the latest scores given by model version $v."""
+    return (
+        f"SELECT e.* FROM {st.EXPLANATIONS.qualified} AS e JOIN {st.LATEST.qualified} AS l "
+        "ON e.run_id = l.run_id AND e.SK_ID_CURR = l.SK_ID_CURR WHERE l.model_version = $v"
     )
 
 
