@@ -295,21 +295,31 @@ def _staging_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _copy_comments(con: duckdb.DuckDBPyConnection, table: Published) -> None:
-    """Give the published table the comments of its documenting table in the warehouse."""
+    """Give the published table the comments of its documenting table in the warehouse (only those it lacks: a
+    table updated in place keeps its own, and each COMMENT ON rewrites the catalogue entry of a 940-column table)."""
     schema, name = table.documented_by.split(".")
-    where = "database_name = $db AND schema_name = $s AND table_name = $t"
-    params = {"db": SOURCE, "s": schema, "t": name}
-    comments = [row[0] for row in con.execute(f"SELECT comment FROM duckdb_tables() WHERE {where}", params).fetchall()]
-    for comment in [table.comment] if table.comment else comments:
-        if comment:
-            con.execute(f"COMMENT ON TABLE {table.name} IS {literal(comment)}")
-    published = {row[0] for row in con.execute(f"DESCRIBE {table.name}").fetchall()}
-    for column, text in con.execute(
-        f"SELECT column_name, comment FROM duckdb_columns() WHERE {where} AND comment IS NOT NULL AND comment <> ''",
-        params,
-    ).fetchall():
-        if column in published:
-            con.execute(f'COMMENT ON COLUMN {table.name}."{column}" IS {literal(text)}')
+    wanted = _comments(con, SOURCE, schema, name)
+    if table.comment:
+        wanted[None] = table.comment
+    (staging,) = one_row(con, "SELECT current_database()")
+    present = _comments(con, staging, *table.name.split("."))
+    columns = {row[0] for row in con.execute(f"DESCRIBE {table.name}").fetchall()}
+    for column, text in wanted.items():
+        if present.get(column) == text or (column is not None and column not in columns):
+            continue
+        target = table.name if column is None else f'{table.name}."{column}"'
+        con.execute(f"COMMENT ON {'TABLE' if column is None else 'COLUMN'} {target} IS {literal(text)}")
+
+
+def _comments(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, name: str) -> dict[str | None, str]:
+    """The non-empty comments of a table (key None) and of its columns (keyed by column name)."""
+    where = "database_name = $db AND schema_name = $s AND table_name = $t AND comment IS NOT NULL AND comment <> ''"
+    params = {"db": catalog, "s": schema, "t": name}
+    found: dict[str | None, str] = dict(
+        (None, row[0]) for row in con.execute(f"SELECT comment FROM duckdb_tables() WHERE {where}", params).fetchall()
+    )
+    found.update(con.execute(f"SELECT column_name, comment FROM duckdb_columns() WHERE {where}", params).fetchall())
+    return found
 
 
 def _source_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
