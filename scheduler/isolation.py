@@ -31,9 +31,12 @@ PRELOAD = [
     "monitoring.drift",
     "evidently.legacy.metric_preset",
     "evidently.legacy.report",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
 ]
 """Modules the fork server imports once, so each step starts without importing them again (evidently's
-report alone costs seconds of CPU: hundreds of pydantic classes)."""
+report alone costs seconds of CPU: hundreds of pydantic classes; MLflow's stores, which every step that loads
+the champion opens, most of a second)."""
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)
 
