@@ -70,6 +70,15 @@ def start_fork_server() -> None:
     forkserver.ensure_running()
 
 
+def warm_fork_server(timeout_s: float = 600) -> None:
+    """Start the fork server and wait until it has imported the jobs (a step started then waits for nothing)."""
+    run_isolated(_nothing, (), timeout_s)
+
+
+def _nothing() -> None:
+    """A step that does nothing: its child is forked once the fork server is ready."""
+
+
 def run_isolated(function: Callable[..., Any], args: tuple, timeout_s: float) -> Any:
     """function(*args) in a child process; its result, or StepError saying why there is none."""
     receive, send = _context.Pipe(duplex=False)

@@ -20,6 +20,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from scheduler.history import JobRun
+from scheduler.isolation import start_fork_server
 from scheduler.nightly import run_due
 from warehouse.database import private_dir
 from warehouse.settings import Settings
@@ -46,6 +47,7 @@ def build_scheduler(settings: Settings, scheduler_cls: type[BaseScheduler] = Blo
     missed = missed_run(settings, trigger, now)
     if last_run(settings) is None:
         save_last_run(settings, now)  # the first start: from now on, a missed night is caught up
+    start_fork_server()  # it imports the jobs now, so that no night waits for that (seconds of CPU)
     scheduler = scheduler_cls()
     scheduler.add_job(
         nightly_job,
