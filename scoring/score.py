@@ -9,6 +9,7 @@ serving database (scoring.publish).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -282,7 +283,7 @@ def _replace_if_changed(
     statistics' join of the explanations with the feature codes five times slower (7 s instead of 1.3 s)."""
     names = table.column_names
     stored = con.execute(f"SELECT {', '.join(names)} FROM {table.qualified} WHERE {where}", params).fetchall()
-    if sorted(map(repr, stored)) == sorted(repr(tuple(row[n] for n in names)) for row in rows):
+    if Counter(stored) == Counter(tuple(row[n] for n in names) for row in rows):
         return
     con.execute(f"DELETE FROM {table.qualified} WHERE {where}", params)
     _insert(con, table, pa.Table.from_pylist(rows))
@@ -572,8 +573,7 @@ def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int, scale: Poi
             WHERE model_version = $v AND rank <= {TOP_FEATURES}
         ), feature_values AS (
             SELECT e.feature, e.value, l.decision
-            FROM {st.EXPLANATIONS.qualified} AS e
-            JOIN {st.LATEST.qualified} AS l ON e.run_id = l.run_id AND e.SK_ID_CURR = l.SK_ID_CURR
+            FROM ({st.latest_explanations_sql()}) AS e JOIN {st.LATEST.qualified} AS l USING (SK_ID_CURR)
             WHERE e.feature IN (SELECT feature FROM top)
         ), populations AS (
             SELECT feature, 'all' AS population, value FROM feature_values

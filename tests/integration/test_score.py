@@ -219,6 +219,21 @@ def test_new_scores_only_changed_new_or_unscored_clients(warehouse: Settings, ch
     assert score(warehouse, model=challenger, mode="all").clients_scored == first.clients_scored + 3
 
 
+def test_each_run_leaves_the_catalogue_as_the_seeds_say(warehouse: Settings, champion: Model) -> None:
+    """A run writes the catalogue only when it changed (rewriting it slowed the statistics), but then it does."""
+    score(warehouse, model=champion, publish_results=False)
+    catalogue_tables = (st.FEATURE_CODES, st.REASON_CODES)
+    stored = [rows(warehouse.warehouse_path, f"FROM {t.qualified} ORDER BY ALL") for t in catalogue_tables]
+    with duckdb.connect(str(warehouse.warehouse_path)) as con:
+        con.execute(
+            f"UPDATE {st.REASON_CODES.qualified} SET title = 'stale' WHERE code = (SELECT min(code) FROM "
+            f"{st.REASON_CODES.qualified})"
+        )
+        con.execute(f"DELETE FROM {st.FEATURE_CODES.qualified} WHERE feature = ?", [champion.features[0]])
+    assert score(warehouse, model=champion, publish_results=False).clients_scored == 0
+    assert [rows(warehouse.warehouse_path, f"FROM {t.qualified} ORDER BY ALL") for t in catalogue_tables] == stored
+
+
 def test_explanations_past_retention_are_pruned_unless_they_explain_a_latest_score(
     warehouse: Settings, champion: Model
 ) -> None:
