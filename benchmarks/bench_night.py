@@ -28,6 +28,7 @@ from generator.dataset import generate_batch
 from scheduler.history import SUCCEEDED
 from scheduler.isolation import warm_fork_server
 from scheduler.nightly import latest_processed_night, run_nightly
+from scoring.score import score
 from warehouse.database import one_row
 from warehouse.settings import Settings
 
@@ -45,8 +46,6 @@ def ensure_scored(settings: Settings) -> Row | None:
         )
     if scored:
         return None
-    from scoring.score import score  # here: the night's fresh step processes import this module, as the CLI's light
-
     reset_peak()
     summary = score(settings, mode="all")
     print(

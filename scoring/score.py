@@ -543,8 +543,10 @@ def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int, scale: Poi
         INSERT INTO {st.CODE_IMPORTANCE.qualified}
         WITH per_client AS (
             SELECT e.SK_ID_CURR, c.code, sum(e.contribution) AS contribution
-            FROM ({_version_explanations_sql()}) AS e JOIN {st.FEATURE_CODES.qualified} AS c USING (feature)
-            GROUP BY ALL
+            FROM ({st.latest_explanations_sql()}) AS e
+            JOIN {st.LATEST.qualified} AS l USING (SK_ID_CURR)
+            JOIN {st.FEATURE_CODES.qualified} AS c USING (feature)
+            WHERE l.model_version = $v GROUP BY ALL
         )
         SELECT $v, code, {scale.factor} * avg(abs(contribution)), avg(CASE WHEN contribution > 0 THEN 1.0 ELSE 0.0 END),
                CAST(row_number() OVER (ORDER BY avg(abs(contribution)) DESC, code) AS INTEGER), count(*)
@@ -559,7 +561,8 @@ def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int, scale: Poi
                CAST(row_number() OVER (ORDER BY mean_abs_shap DESC, feature) AS INTEGER), clients
         FROM (SELECT e.feature, avg(abs(e.contribution)) AS mean_abs_shap, avg(e.contribution) AS mean_shap,
                      count(*) AS clients
-              FROM ({_version_explanations_sql()}) AS e
+              FROM ({st.latest_explanations_sql()}) AS e JOIN {st.LATEST.qualified} AS l USING (SK_ID_CURR)
+              WHERE l.model_version = $v
               GROUP BY e.feature)""",
         {"v": version},
     )
@@ -585,14 +588,6 @@ def _refresh_statistics(con: duckdb.DuckDBPyConnection, version: int, scale: Poi
                unnest(quantile_cont(value, [{levels}])) AS value
         FROM populations GROUP BY feature, population""",
         {"v": version},
-    )
-
-
-def _version_explanations_sql() -> str:
-    """SQL selecting the explanations of the latest scores given by model version $v."""
-    return (
-        f"SELECT e.* FROM {st.EXPLANATIONS.qualified} AS e JOIN {st.LATEST.qualified} AS l "
-        "ON e.run_id = l.run_id AND e.SK_ID_CURR = l.SK_ID_CURR WHERE l.model_version = $v"
     )
 
 
