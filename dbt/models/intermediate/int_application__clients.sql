@@ -51,3 +51,4 @@ features as (
 )
 
 select *{{ key_range_column('SK_ID_CURR') }} from features
+{{ full_row_groups('SK_ID_CURR') }}
