@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks import pandas_kernel
 from featurestore import docs as feature_docs
 from featurestore.build import LAST_BUILD_DIR, BuildResult, FeatureBuildError, build_features, dbt_dirs, run_build
 from ingest.load import ingest_folder
@@ -185,6 +186,38 @@ def test_clients_without_history_get_zero_counts_and_null_aggregates(
     assert features.loc[without_bureau, "BURO_DAYS_CREDIT_MEAN"].isna().all()
     assert (features.loc[without_cards, "CC_COUNT"] == 0).all()
     assert features.loc[without_cards, "CC_AMT_BALANCE_MEAN"].isna().all()
+
+
+KERNEL_DEPARTURES = {
+    "APP_CREDIT_PERC": "the kernel divides by a zero AMT_CREDIT into infinity; the store's ratio is NULL",
+    "INSTAL_DPD_MEAN": "the kernel's apply makes a missing payment 0 days late; the store leaves it out",
+    "INSTAL_DBD_MEAN": "the kernel's apply makes a missing payment 0 days early; the store leaves it out",
+    "CODE_GENDER": "the kernel numbers the values in order of appearance; the store's code is fixed",
+    "FLAG_OWN_CAR": "the kernel numbers the values in order of appearance; the store's code is fixed",
+    "FLAG_OWN_REALTY": "the kernel numbers the values in order of appearance; the store's code is fixed",
+}
+"""Shared features that differ from the pandas kernel's by design, and why."""
+
+
+def test_every_feature_shared_with_the_pandas_kernel_agrees(features: pd.DataFrame, small_dataset: Path) -> None:
+    """The benchmark's reference computes the same features: every column named as in the kernel holds its values,
+    once the store's two conventions are applied (a client without rows has a count of 0; a sum over no values,
+    which pandas makes 0, is NULL)."""
+    kernel = pandas_kernel.features(small_dataset).set_index("SK_ID_CURR").reindex(features.index)
+    shared = [c for c in kernel.columns if c in features.columns and c != "TARGET"]
+    compared = [c for c in shared if not any(k in c for k in KERNEL_DEPARTURES)]
+    assert len(compared) > 400 and all(any(k in c for c in shared) for k in KERNEL_DEPARTURES)
+    differing = {}
+    for name in compared:
+        expected = kernel[name].astype(float)
+        if name.endswith(("_COUNT", "_SIZE", "_NUNIQUE")):
+            expected = expected.fillna(0)
+        elif name.endswith("_SUM"):
+            expected = expected.mask(features[name].isna() & (expected == 0))
+        same = np.isclose(features[name].astype(float), expected, rtol=1e-7, atol=1e-9, equal_nan=True)
+        if not same.all():
+            differing[name] = int((~same).sum())
+    assert not differing, f"features that differ from the kernel's (clients): {differing}"
 
 
 def test_building_without_a_warehouse_says_so(tmp_path: Path) -> None:
