@@ -4,6 +4,7 @@ no lingering file lock, the raw contract read from dbt's source YAML, and every 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -218,6 +219,52 @@ def test_every_feature_shared_with_the_pandas_kernel_agrees(features: pd.DataFra
         if not same.all():
             differing[name] = int((~same).sum())
     assert not differing, f"features that differ from the kernel's (clients): {differing}"
+
+
+RUN_DBT = """
+import json, subprocess, sys
+from pathlib import Path
+if sys.argv[2] == "fork":
+    import dbt.cli.main  # as the scheduler's fork server preloads it
+
+    class NoDbtProgram(subprocess.Popen):
+        def __init__(self, args, *rest, **options):
+            assert not str(args[0]).endswith("dbt"), "dbt was started as a new program"
+            super().__init__(args, *rest, **options)
+
+    subprocess.Popen = NoDbtProgram
+from featurestore.build import run_dbt
+from warehouse.settings import Settings
+settings = Settings(home=Path(sys.argv[1]))
+commands = {"good": ["ls", "--select", "client_features", "--output", "name"], "bad": ["build", "--no-such-option"]}
+runs = {name: run_dbt(settings, *args) for name, args in commands.items()}
+print(json.dumps({name: [run.code, run.output] for name, run in runs.items()}))
+"""
+
+
+def test_dbt_forked_by_a_process_that_imported_it_answers_as_the_executable(
+    feature_warehouse: Settings, tmp_path: Path
+) -> None:
+    """A nightly step (its fork server imported dbt) runs dbt in a fork of itself, two seconds sooner than the
+    `dbt` program: same exit codes and same answers, for a good command and a bad one."""
+    home = copy_home(feature_warehouse, tmp_path / "home").home
+    answers = {}
+    for how in ("exec", "fork"):
+        done = subprocess.run(
+            [sys.executable, "-c", RUN_DBT, str(home), how], capture_output=True, text=True, cwd=PROJECT_ROOT
+        )
+        assert done.returncode == 0, done.stderr
+        answers[how] = json.loads(done.stdout.strip().splitlines()[-1])
+    for how, answer in answers.items():
+        (good_code, good_output), (bad_code, bad_output) = answer["good"], answer["bad"]
+        assert (good_code, bad_code) == (0, 2), (how, answer)
+        assert "client_features" in good_output.splitlines(), (how, good_output)
+        assert "No such option '--no-such-option'" in bad_output, (how, bad_output)
+    assert answers["fork"]["bad"] == answers["exec"]["bad"]
+    listed = {
+        how: [line for line in answer["good"][1].splitlines() if ":" not in line] for how, answer in answers.items()
+    }
+    assert listed["fork"] == listed["exec"]
 
 
 def test_building_without_a_warehouse_says_so(tmp_path: Path) -> None:
