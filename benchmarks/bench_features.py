@@ -14,7 +14,9 @@ Works on a copy of the warehouse in --workdir. Prints, in one run:
   warehouse (every intermediate model inlined as a view, only client_features written): what the features cost
   without dbt and without storing the intermediate tables;
 - for each batch size, a night's features: a batch generated (not timed), ingested into a copy of the built
-  warehouse (timed), then the incremental `dbt build` of models and tests, beside the full build as reference.
+  warehouse (timed), then the incremental `dbt build` of models and tests, beside the full build as reference;
+  dbt runs as in a nightly step, forked from a process that imported it (the full build starts the dbt program,
+  as `credit-scoring build` does).
 Each row: step, seconds, reference, ratio, dbt's CPU seconds and peak memory, the target, and whether it is met.
 Exit 1 when a target is missed. The machine may be shared: compare the ratios, measured in the same run.
 """
@@ -312,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     built = workdir / "built.duckdb"
     shutil.copy2(settings.warehouse_path, built)
     keep_last_build(settings)
+    import dbt.cli.main  # noqa: F401  (as the scheduler's fork server: a night's dbt runs in a fork of its step)
+
     for applications in args.batches:
         rows += night(built, dbt_dirs(settings)[0] / LAST_BUILD_DIR, workdir, applications, full)
     print()
