@@ -273,7 +273,7 @@ def _dbt_in_place(args: list[str], env: dict[str, str], cwd: Path, output: int, 
             cli.main(args, prog_name="dbt")  # as the executable: it ends in SystemExit with dbt's exit code
             code = 0
         except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
+            code = 0 if done.code is None else done.code if isinstance(done.code, int) else 1
         multiprocessing.util._exit_function()  # type: ignore[attr-defined]
     except BaseException:
         traceback.print_exc()
