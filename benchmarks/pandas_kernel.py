@@ -39,6 +39,28 @@ def _flat(agg: pd.DataFrame, prefix: str) -> pd.Index:
     return pd.Index([prefix + column + "_" + func.upper() for column, func in agg.columns.tolist()])
 
 
+def _per_client(
+    rows: pd.DataFrame, prefix: str, aggregations: dict, status: str, statuses: list[str], numeric: dict
+) -> pd.DataFrame:
+    """The kernel's per-client aggregates of `rows` (PREFIX_...), then the `numeric` ones of each status apart
+    (STATUS_...: the rows whose one-hot column `status`_STATUS is 1)."""
+    per_client = rows.groupby("SK_ID_CURR").agg(aggregations)
+    per_client.columns = _flat(per_client, prefix)
+    for value in statuses:
+        subset = rows[rows[f"{status}_{value}"] == 1].groupby("SK_ID_CURR").agg(numeric)
+        subset.columns = _flat(subset, value.upper() + "_")
+        per_client = per_client.join(subset, how="left", on="SK_ID_CURR")
+    return per_client
+
+
+def _counted(rows: pd.DataFrame, prefix: str, aggregations: dict | list) -> pd.DataFrame:
+    """The kernel's per-client aggregates of a monthly history (PREFIX_...), and its row count (PREFIX_COUNT)."""
+    per_client = rows.groupby("SK_ID_CURR").agg(aggregations)
+    per_client.columns = _flat(per_client, prefix)
+    per_client[prefix + "COUNT"] = rows.groupby("SK_ID_CURR").size()
+    return per_client
+
+
 def application_train_test(folder: Path) -> pd.DataFrame:
     """Train and test applications with the kernel's ratios and encodings."""
     df = pd.concat([pd.read_csv(folder / "application_train.csv"), pd.read_csv(folder / "application_test.csv")])
@@ -81,13 +103,7 @@ def bureau_and_balance(folder: Path) -> pd.DataFrame:
         "MONTHS_BALANCE_SIZE": ["mean", "sum"],
     }
     categories = {c: ["mean"] for c in bureau_cat} | {c + "_MEAN": ["mean"] for c in bb_cat}
-    bureau_agg = bureau.groupby("SK_ID_CURR").agg({**numeric, **categories})
-    bureau_agg.columns = _flat(bureau_agg, "BURO_")
-    for status in ["Active", "Closed"]:
-        subset = bureau[bureau[f"CREDIT_ACTIVE_{status}"] == 1].groupby("SK_ID_CURR").agg(numeric)
-        subset.columns = _flat(subset, status.upper() + "_")
-        bureau_agg = bureau_agg.join(subset, how="left", on="SK_ID_CURR")
-    return bureau_agg
+    return _per_client(bureau, "BURO_", {**numeric, **categories}, "CREDIT_ACTIVE", ["Active", "Closed"], numeric)
 
 
 def previous_applications(folder: Path) -> pd.DataFrame:
@@ -109,23 +125,17 @@ def previous_applications(folder: Path) -> pd.DataFrame:
         "DAYS_DECISION": ["min", "max", "mean"],
         "CNT_PAYMENT": ["mean", "sum"],
     }
-    prev_agg = prev.groupby("SK_ID_CURR").agg({**numeric, **{c: ["mean"] for c in cat_cols}})
-    prev_agg.columns = _flat(prev_agg, "PREV_")
-    for status in ["Approved", "Refused"]:
-        subset = prev[prev[f"NAME_CONTRACT_STATUS_{status}"] == 1].groupby("SK_ID_CURR").agg(numeric)
-        subset.columns = _flat(subset, status.upper() + "_")
-        prev_agg = prev_agg.join(subset, how="left", on="SK_ID_CURR")
-    return prev_agg
+    categories = {c: ["mean"] for c in cat_cols}
+    return _per_client(
+        prev, "PREV_", {**numeric, **categories}, "NAME_CONTRACT_STATUS", ["Approved", "Refused"], numeric
+    )
 
 
 def pos_cash(folder: Path) -> pd.DataFrame:
     """Point-of-sale and cash loans' monthly balances per client."""
     pos, cat_cols = one_hot_encoder(pd.read_csv(folder / "POS_CASH_balance.csv"))
     aggregations = {"MONTHS_BALANCE": ["max", "mean", "size"], "SK_DPD": ["max", "mean"], "SK_DPD_DEF": ["max", "mean"]}
-    pos_agg = pos.groupby("SK_ID_CURR").agg({**aggregations, **{c: ["mean"] for c in cat_cols}})
-    pos_agg.columns = _flat(pos_agg, "POS_")
-    pos_agg["POS_COUNT"] = pos.groupby("SK_ID_CURR").size()
-    return pos_agg
+    return _counted(pos, "POS_", {**aggregations, **{c: ["mean"] for c in cat_cols}})
 
 
 def installments_payments(folder: Path) -> pd.DataFrame:
@@ -147,28 +157,20 @@ def installments_payments(folder: Path) -> pd.DataFrame:
         "AMT_PAYMENT": ["min", "max", "mean", "sum"],
         "DAYS_ENTRY_PAYMENT": ["max", "mean", "sum"],
     }
-    ins_agg = ins.groupby("SK_ID_CURR").agg({**aggregations, **{c: ["mean"] for c in cat_cols}})
-    ins_agg.columns = _flat(ins_agg, "INSTAL_")
-    ins_agg["INSTAL_COUNT"] = ins.groupby("SK_ID_CURR").size()
-    return ins_agg
+    return _counted(ins, "INSTAL_", {**aggregations, **{c: ["mean"] for c in cat_cols}})
 
 
 def credit_card_balance(folder: Path) -> pd.DataFrame:
     """Credit cards' monthly balances per client: min, max, mean, sum and variance of every column."""
     cc, _ = one_hot_encoder(pd.read_csv(folder / "credit_card_balance.csv"))
-    cc = cc.drop(columns=["SK_ID_PREV"])
-    cc_agg = cc.groupby("SK_ID_CURR").agg(["min", "max", "mean", "sum", "var"])
-    cc_agg.columns = _flat(cc_agg, "CC_")
-    cc_agg["CC_COUNT"] = cc.groupby("SK_ID_CURR").size()
-    return cc_agg
+    return _counted(cc.drop(columns=["SK_ID_PREV"]), "CC_", ["min", "max", "mean", "sum", "var"])
 
 
 def features(folder: Path) -> pd.DataFrame:
     """The kernel's feature table: the applications joined with every history's aggregates."""
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore", pd.errors.PerformanceWarning
-        )  # the kernel's column by column frame, as published
+        # the kernel builds its frames column by column, as published
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         df = application_train_test(folder)
         for history in (
             bureau_and_balance,
