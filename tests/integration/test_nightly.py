@@ -26,6 +26,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from featurestore.build import dbt_dirs
 from generator.dataset import generate_batch
 from scheduler import steps
 from scheduler.history import FAILED, LOCKED, RUNNING, SKIPPED, SUCCEEDED, JobRun, RunHistory
@@ -234,22 +235,43 @@ print(run.status, run.error, run.message)
 """
 
 
+def _command_line(proc: Path) -> str:
+    """The start of a /proc process's command line, readable."""
+    return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]
+
+
 def descendants_alive(marker: str) -> list[str]:
     """Command lines of the live processes whose environment holds the marker (a run's step and dbt children)."""
     alive = []
     for proc in Path("/proc").iterdir():
         try:
             if proc.name.isdigit() and marker.encode() in (proc / "environ").read_bytes():
-                alive.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120])
+                alive.append(_command_line(proc))
         except OSError:
             continue
     return alive
 
 
-def wait_gone(marker: str, seconds: float = 20) -> list[str]:
-    """Wait until no process holds the marker; those still alive after `seconds`."""
+def holding(paths: tuple[Path, ...]) -> list[str]:
+    """Command lines of the live processes, this one aside, with a file open under one of `paths`: a dbt forked by
+    a night's step has its fork server's environment in /proc, not its own, but it holds its log and the warehouse."""
+    alive = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            opened = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+            if any(name.startswith(str(path)) for name in opened for path in paths):
+                alive.append(_command_line(proc))
+        except OSError:
+            continue
+    return alive
+
+
+def wait_gone(marker: str, seconds: float = 20, files: tuple[Path, ...] = ()) -> list[str]:
+    """Wait until no process holds the marker or a file under `files`; those still alive after `seconds`."""
     deadline = time.monotonic() + seconds
-    while (alive := descendants_alive(marker)) and time.monotonic() < deadline:
+    while (alive := descendants_alive(marker) + holding(files)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return alive
 
@@ -287,7 +309,8 @@ def test_kills_and_time_limits_lose_nothing_and_the_next_run_completes(
             assert timed_out.status == FAILED and "step 'features' failed" in timed_out.error
             assert "timed out after 3 s" in timed_out.error or "stopped after 3 s" in timed_out.error
             assert run_steps(cfg, timed_out.run_id)[-1] == ("features", FAILED)
-            assert wait_gone(f"CREDIT_SCORING_WAREHOUSE={cfg.warehouse_path}") == [], "dbt was stopped too"
+            dbt_files = (dbt_dirs(cfg)[1], cfg.warehouse_path)  # dbt's log folder and the warehouse
+            assert wait_gone(f"CREDIT_SCORING_WAREHOUSE={cfg.warehouse_path}", files=dbt_files) == [], "dbt stopped"
     assert set(killed) >= set(STEPS), f"{len(killed)} kills landed in the steps {killed}"
 
     final = run_nightly(cfg, NIGHTS[0])
