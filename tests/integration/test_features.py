@@ -54,13 +54,18 @@ def csv(small_dataset: Path) -> dict[str, pd.DataFrame]:
     return frames
 
 
+def mismatched(actual: pd.Series, expected: pd.Series) -> np.ndarray:
+    """Where a SQL feature and its pandas value differ (beyond float rounding; NaN equals NaN)."""
+    return ~np.isclose(actual.astype(float), expected.astype(float), rtol=1e-7, atol=1e-9, equal_nan=True)
+
+
 def assert_feature(features: pd.DataFrame, name: str, expected: pd.Series, *, fill: float | None = None) -> None:
     """The SQL feature equals the pandas one for every client (NaN where pandas has no value, or `fill`)."""
     expected = expected.reindex(features.index)
     if fill is not None:
         expected = expected.fillna(fill)
     actual = features[name].astype(float)
-    mismatch = ~np.isclose(actual, expected.astype(float), rtol=1e-7, atol=1e-9, equal_nan=True)
+    mismatch = mismatched(actual, expected)
     assert not mismatch.any(), (
         f"{name}: {mismatch.sum()} clients differ, e.g.\n"
         f"{pd.DataFrame({'sql': actual, 'pandas': expected})[mismatch].head()}"
@@ -215,9 +220,8 @@ def test_every_feature_shared_with_the_pandas_kernel_agrees(features: pd.DataFra
             expected = expected.fillna(0)
         elif name.endswith("_SUM"):
             expected = expected.mask(features[name].isna() & (expected == 0))
-        same = np.isclose(features[name].astype(float), expected, rtol=1e-7, atol=1e-9, equal_nan=True)
-        if not same.all():
-            differing[name] = int((~same).sum())
+        if (mismatch := mismatched(features[name], expected)).any():
+            differing[name] = int(mismatch.sum())
     assert not differing, f"features that differ from the kernel's (clients): {differing}"
 
 

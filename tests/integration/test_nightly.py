@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -240,32 +241,34 @@ def _command_line(proc: Path) -> str:
     return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]
 
 
-def descendants_alive(marker: str) -> list[str]:
-    """Command lines of the live processes whose environment holds the marker (a run's step and dbt children)."""
-    alive = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and marker.encode() in (proc / "environ").read_bytes():
-                alive.append(_command_line(proc))
-        except OSError:
-            continue
-    return alive
-
-
-def holding(paths: tuple[Path, ...]) -> list[str]:
-    """Command lines of the live processes, this one aside, with a file open under one of `paths`: a dbt forked by
-    a night's step has its fork server's environment in /proc, not its own, but it holds its log and the warehouse."""
+def _alive(matches: Callable[[Path], bool]) -> list[str]:
+    """Command lines of the live processes, this one aside, whose /proc entry `matches`."""
     alive = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
-            opened = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
-            if any(name.startswith(str(path)) for name in opened for path in paths):
+            if matches(proc):
                 alive.append(_command_line(proc))
-        except OSError:
+        except OSError:  # gone meanwhile, or not ours to read
             continue
     return alive
+
+
+def descendants_alive(marker: str) -> list[str]:
+    """Command lines of the live processes whose environment holds the marker (a run's step and dbt children)."""
+    return _alive(lambda proc: marker.encode() in (proc / "environ").read_bytes())
+
+
+def holding(paths: tuple[Path, ...]) -> list[str]:
+    """Command lines of the live processes with a file open under one of `paths`: a dbt forked by a night's step
+    has its fork server's environment in /proc, not its own, but it holds its log and the warehouse."""
+
+    def opened_one(proc: Path) -> bool:
+        opened = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+        return any(name.startswith(str(path)) for name in opened for path in paths)
+
+    return _alive(opened_one)
 
 
 def wait_gone(marker: str, seconds: float = 20, files: tuple[Path, ...] = ()) -> list[str]:
